@@ -1,0 +1,195 @@
+"""The ``genbench`` command line: parse, validate (before jax is imported), call, print.
+
+Bad input of any kind prints one line ``genbench: error: ...`` and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from genbench import registry
+from genbench.config import parse_assignments
+from genbench.errors import UsageError
+from genbench.results.records import check_writable
+from genbench.spec import load_suite, resolve
+
+SUMMARY_METRICS = ("nll", "elbo", "kl_to_source", "recon_bce", "recon_mse")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit status 2, via main()
+        raise UsageError(message)
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("cpu", "gpu", "tpu"), help="JAX platform")
+    parser.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=None,
+        help="host devices on CPU (the batch is split over them)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. train.lr=1e-3 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = _Parser(prog="genbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", help="list registered models, datasets or suites")
+    p.add_argument("what", nargs="?", choices=("models", "datasets", "suites"), default=None)
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("run", help="train and evaluate one model on one dataset")
+    p.add_argument("model")
+    p.add_argument("dataset")
+    p.add_argument("--preset", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="shortcut for --set train.steps=N")
+    p.add_argument("--out", default="runs", help="directory of the result record")
+    _add_device_options(p)
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("suite", help="run a suite (registered name or TOML file)")
+    p.add_argument("suite")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per run (default: the suite's)")
+    p.add_argument("--out", default=None, help="directory of records (default: runs/NAME)")
+    p.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
+    _add_device_options(p)
+    p.set_defaults(handler=cmd_suite)
+
+    p = sub.add_parser("table", help="aggregate records over seeds into a table")
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    p.set_defaults(handler=cmd_table)
+
+    p = sub.add_parser("compare", help="two result sets side by side, with ratios B/A")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    p.set_defaults(handler=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``genbench`` and ``python -m genbench``; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except UsageError as error:
+        print(f"genbench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_list(args) -> int:
+    tables = {"models": registry.models, "datasets": registry.datasets, "suites": registry.suites}
+    for what, entries in tables.items():
+        if args.what not in (None, what):
+            continue
+        print(f"{what}:")
+        for name, entry in sorted(entries().items()):
+            presets = getattr(entry, "presets", {})
+            extra = f"  [presets: {', '.join(sorted(presets))}]" if presets else ""
+            print(f"  {name:<18} {entry.description}{extra}")
+    return 0
+
+
+def _overrides(args) -> dict[str, str]:
+    overrides = parse_assignments(args.set)
+    if getattr(args, "steps", None) is not None:
+        overrides["train.steps"] = str(args.steps)
+    return overrides
+
+
+def _configure(args) -> None:
+    if args.cpu_devices is not None and args.cpu_devices < 1:
+        raise UsageError(f"--cpu-devices={args.cpu_devices} must be >= 1")
+    from genbench import runtime
+
+    runtime.configure(args.backend, args.cpu_devices)
+
+
+def _summary(record: dict) -> str:
+    shown = [f"{k}={record['metrics'][k]:.4g}" for k in SUMMARY_METRICS if k in record["metrics"]]
+    step_ms = record["throughput"].get("step_ms")
+    if step_ms is not None:
+        shown.append(f"step_ms={step_ms:.3g}")
+    status = record["status"] if record["status"] == "ok" else f"FAILED ({record['error']})"
+    return (
+        f"{record['model']} {record['dataset']} seed {record['seed']}: {status} {' '.join(shown)}"
+    )
+
+
+def cmd_run(args) -> int:
+    spec = resolve(args.model, args.dataset, args.preset, _overrides(args), args.seed)
+    out = check_writable(args.out)
+    _configure(args)
+    from genbench import runner
+    from genbench.progress import progress_bars, step_callback
+    from genbench.results.records import write_record
+
+    with progress_bars() as bars:
+        _, update = step_callback(bars, f"{spec.model} {spec.dataset}", spec.config.train.steps)
+        record = runner.run(spec, update)
+    path = write_record(record, out)
+    print(_summary(record))
+    print(f"record: {path}")
+    return 0 if record["status"] == "ok" else 1
+
+
+def cmd_suite(args) -> int:
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError(f"--seeds={args.seeds} must be >= 1")
+    specs = load_suite(args.suite, args.seeds, _overrides(args))
+    out = check_writable(args.out or Path("runs") / specs[0].suite)
+    _configure(args)
+    from genbench import runner
+    from genbench.progress import progress_bars, step_callback
+    from genbench.results import aggregate, format_table, read_records, write_text
+
+    todo = runner.pending_runs(specs, out, args.resume)
+    failed = 0
+    with progress_bars() as bars:
+        suite_task = bars.add_task(f"suite {specs[0].suite}", total=len(todo))
+        for spec in todo:
+            task, update = step_callback(
+                bars, f"  {spec.model} {spec.dataset} s{spec.seed}", spec.config.train.steps
+            )
+            record = runner.run(spec, update)
+            runner.write_record(record, out)
+            bars.remove_task(task)
+            bars.advance(suite_task)
+            failed += record["status"] != "ok"
+            bars.console.print(_summary(record))
+    table = format_table(aggregate(read_records([out])), "md")
+    write_text(out / "table.md", table)
+    print(table)
+    print(f"{len(todo)} runs ({len(specs) - len(todo)} skipped), {failed} failed; records in {out}")
+    return 1 if failed else 0
+
+
+def cmd_table(args) -> int:
+    from genbench.results import aggregate, format_table, read_records
+
+    print(format_table(aggregate(read_records(args.dirs)), args.format))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from genbench.results import compare, format_compare, read_records
+
+    rows = compare(read_records([args.a]), read_records([args.b]))
+    print(format_compare(rows, args.format, args.a, args.b))
+    return 0

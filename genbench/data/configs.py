@@ -1,0 +1,74 @@
+"""Config dataclasses of the built-in datasets (no jax import, so the CLI can check them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genbench.errors import UsageError
+
+
+def _check_sizes(n_train: int, n_test: int) -> None:
+    if n_train < 1 or n_test < 1:
+        raise UsageError(f"data.n_train={n_train} and data.n_test={n_test} must be >= 1")
+
+
+@dataclass(frozen=True)
+class Ring8Config:
+    """Eight Gaussians on a circle (PacGAN): means (r cos 2πk/8, r sin 2πk/8)."""
+
+    radius: float = 1.0  # radius of the ring of means
+    std: float = 0.01  # standard deviation of each component
+    n_train: int = 100_000  # size of the fixed training set (when fresh=false)
+    n_test: int = 2500  # size of the fixed test set
+    fresh: bool = True  # training draws fresh samples from the source inside the step
+
+    def validate(self) -> None:
+        _check_sizes(self.n_train, self.n_test)
+        if self.std <= 0 or self.radius <= 0:
+            raise UsageError("data.std and data.radius must be > 0")
+
+
+@dataclass(frozen=True)
+class Grid25Config:
+    """Twenty-five Gaussians with means on {-4, -2, 0, 2, 4}^2 (VEEGAN, PacGAN)."""
+
+    spacing: float = 2.0  # distance between neighbouring means
+    std: float = 0.05  # standard deviation of each component
+    n_train: int = 100_000  # size of the fixed training set (when fresh=false)
+    n_test: int = 2500  # size of the fixed test set
+    fresh: bool = True  # training draws fresh samples from the source inside the step
+
+    def validate(self) -> None:
+        _check_sizes(self.n_train, self.n_test)
+        if self.std <= 0 or self.spacing <= 0:
+            raise UsageError("data.std and data.spacing must be > 0")
+
+
+@dataclass(frozen=True)
+class LinearGaussianConfig:
+    """Probabilistic PCA: x = W z + mu + noise, z ~ N(0, I), noise ~ N(0, sigma^2 I)."""
+
+    dim: int = 16  # data dimension D
+    latent_dim: int = 4  # latent dimension of the true source
+    noise_std: float = 0.3  # sigma
+    source_seed: int = 0  # seed of W and mu (the source is the same for every run seed)
+    n_train: int = 10_000  # size of the fixed training set (when fresh=false)
+    n_test: int = 2000  # size of the fixed test set
+    fresh: bool = False  # training draws fresh samples from the source inside the step
+
+    def validate(self) -> None:
+        _check_sizes(self.n_train, self.n_test)
+        if self.dim < 1 or not 1 <= self.latent_dim <= self.dim or self.noise_std <= 0:
+            raise UsageError("data.dim >= data.latent_dim >= 1 and data.noise_std > 0 required")
+
+
+@dataclass(frozen=True)
+class DigitsConfig:
+    """scikit-learn's 8x8 digits: 1797 images, grey levels 0..16, fixed seeded 80/20 split."""
+
+    split_seed: int = 0  # seed of the train/test split (fixed: the same for every run seed)
+    test_fraction: float = 0.2  # fraction of images in the test split
+
+    def validate(self) -> None:
+        if not 0 < self.test_fraction < 1:
+            raise UsageError(f"data.test_fraction={self.test_fraction} must lie in (0, 1)")

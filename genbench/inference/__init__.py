@@ -1,0 +1,1 @@
+"""Pure, jit-compatible inference algorithms on arrays (no modules, no state)."""

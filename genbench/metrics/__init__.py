@@ -1,0 +1,1 @@
+"""The evaluation harness: likelihood, divergence, reconstruction and throughput metrics."""

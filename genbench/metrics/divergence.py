@@ -1,0 +1,43 @@
+"""Divergences to a known source: KL(p || q) on fresh source samples, and the source entropy."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from genbench.metrics.batching import ModelFunction, mean_and_se
+
+
+def source_metrics(model, source, eval_cfg, rng: jax.Array):
+    """``entropy_source`` and ``kl_to_source`` = E_{x~p}[log p(x) - log q(x)], with errors.
+
+    log q is the model's exact ``log_prob`` where it has one; otherwise its
+    IWAE bound with ``eval.nll_k`` samples, which makes the estimate an upper
+    bound on the KL (the estimator tag says ``iwae_k{K}``).
+
+    Args:
+      model: NNX module with ``log_prob`` or ``iwae_bound``.
+      source: a ``genbench.data.base.Source`` on the model's own scale.
+      eval_cfg: the ``eval`` section (``source_samples``, ``nll_k``, ``batch_size``).
+      rng: PRNG key.
+
+    Returns:
+      ``(metrics, estimators)``.
+    """
+    k_ent, k_x, k_q = jax.random.split(rng, 3)
+    entropy = source.entropy(k_ent)
+    metrics = {"entropy_source": entropy.value, "entropy_source_se": entropy.se}
+    estimators = {"entropy_source": "closed_form" if entropy.se == 0 else "monte_carlo"}
+    if hasattr(model, "log_prob"):
+        fn, estimator = (lambda m, x, r: m.log_prob(x)), "exact"
+    elif hasattr(model, "iwae_bound"):
+        k = eval_cfg.nll_k
+        fn, estimator = (lambda m, x, r: m.iwae_bound(x, r, k)), f"iwae_k{k}"
+    else:
+        return metrics, estimators
+    x = np.asarray(source.sample(k_x, eval_cfg.source_samples))
+    log_p = np.asarray(jax.jit(source.log_prob)(x))
+    log_q = ModelFunction(model, fn, eval_cfg.batch_size).map(x.reshape(len(x), -1), k_q)
+    metrics["kl_to_source"], metrics["kl_to_source_se"] = mean_and_se(log_p - log_q)
+    estimators["kl_to_source"] = estimator
+    return metrics, estimators

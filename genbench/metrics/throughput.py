@@ -1,0 +1,116 @@
+"""Throughput figures exactly as DESIGN §5 defines them."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genbench.metrics.batching import ModelFunction
+from genbench.metrics.hardware import peak_flops
+
+WARMUP_CALLS = 2
+
+
+def time_calls(call, n: int) -> list[float]:
+    """Wall-clock seconds of ``n`` calls of ``call()``, each closed by ``block_until_ready``."""
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        jax.block_until_ready(call())
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def step_seconds(step_fn, state, calls: int) -> float:
+    """Median seconds per optimisation step, timed on a copy of ``state``.
+
+    The copy is donated call after call, so the run's own state is untouched;
+    each timed call includes the harness's data feeding (host-side call inputs).
+    """
+    copy = jax.tree.map(jnp.copy, state)
+    position = {"state": copy, "step": 0}
+
+    def call():
+        position["state"], out = step_fn(position["state"], position["step"])
+        position["step"] += step_fn.inner_steps
+        return out
+
+    time_calls(call, WARMUP_CALLS)
+    return statistics.median(time_calls(call, calls)) / step_fn.inner_steps
+
+
+def eval_seconds_per_example(model, data: np.ndarray, fn, batch_size: int, calls: int) -> float:
+    """Median seconds per example of one compiled call of the per-example ``fn``."""
+    size = min(batch_size, len(data))
+    function = ModelFunction(model, fn, size)
+    batch = jnp.asarray(data[:size], jnp.float32)
+    key = jax.random.key(0)
+    time_calls(lambda: function.call_batch(batch, key), WARMUP_CALLS)
+    return statistics.median(time_calls(lambda: function.call_batch(batch, key), calls)) / size
+
+
+def peak_memory_bytes(step_fn) -> int:
+    """Device peak from ``memory_stats()``; on CPU, the compiled step's footprint.
+
+    The CPU figure is arguments + outputs + temporaries - aliased (donated)
+    bytes of the compiled training call, from XLA's memory analysis.
+    """
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        return int(stats["peak_bytes_in_use"])
+    mem = step_fn.memory_analysis()
+    if mem is None:
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    total = mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
+    return int(total - mem.alias_size_in_bytes)
+
+
+def throughput_metrics(
+    model,
+    fit_result,
+    train_cfg,
+    eval_cfg,
+    eval_data,
+    eval_fn,
+    tokens_per_example: int | None = None,
+) -> dict[str, float | None]:
+    """``compile_s``, ``step_ms``, examples/s, FLOPs, MFU, HFU and peak memory of a run.
+
+    Args:
+      model: the trained NNX module (``flops_per_example`` if it has one).
+      fit_result: the ``FitResult`` (compiled step and final state).
+      train_cfg, eval_cfg: config sections.
+      eval_data: host examples for the evaluation timing.
+      eval_fn: per-example evaluation ``(model, x, rng) -> [B]`` to time, or None.
+      tokens_per_example: for sequence data, tokens per example (adds ``train_tokens_per_s``).
+    """
+    step_s = step_seconds(fit_result.step_fn, fit_result.state, eval_cfg.timing_calls)
+    batch = train_cfg.batch_size
+    out: dict[str, float | None] = {
+        "compile_s": fit_result.compile_s,
+        "step_ms": step_s * 1e3,
+        "train_examples_per_s": batch / step_s,
+        "train_s": fit_result.train_s,
+    }
+    if tokens_per_example:
+        out["train_tokens_per_s"] = batch * tokens_per_example / step_s
+    if eval_fn is not None:
+        per_example = eval_seconds_per_example(
+            model, eval_data, eval_fn, eval_cfg.batch_size, eval_cfg.timing_calls
+        )
+        out["eval_examples_per_s"] = 1.0 / per_example
+    flops_step = fit_result.step_fn.single_step_flops(fit_result.state)
+    peak, _ = peak_flops()
+    out["flops_per_step"] = flops_step
+    analytic = model.flops_per_example() * batch if hasattr(model, "flops_per_example") else None
+    out["analytic_flops_per_step"] = analytic
+    out["peak_flops_per_s"] = peak
+    out["mfu"] = analytic / step_s / peak if analytic and peak else None
+    out["hfu"] = flops_step / step_s / peak if flops_step and peak else None
+    out["peak_memory_bytes"] = peak_memory_bytes(fit_result.step_fn)
+    return out

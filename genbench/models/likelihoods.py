@@ -1,0 +1,24 @@
+"""Observation models p(x | decoder output) shared by the families."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from genbench.inference.gaussian import diag_normal_log_prob
+
+
+def bernoulli_log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
+    """log Bernoulli(x; sigmoid(logits)), summed over the last axis."""
+    return -jnp.sum(optax.sigmoid_binary_cross_entropy(logits, x), axis=-1)
+
+
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.Array:
+    """log N(x; mean, diag(exp(2 log_std))), summed over the last axis."""
+    return diag_normal_log_prob(x, mean, log_std)
+
+
+def bounded_log_std(raw: jax.Array, min_std: float) -> jax.Array:
+    """log(min_std + softplus(raw)): a standard deviation that cannot collapse to 0."""
+    return jnp.log(min_std + jax.nn.softplus(raw))

@@ -1,0 +1,147 @@
+"""``run(spec) -> record``: build, fit with the shared step, evaluate, measure, record."""
+
+from __future__ import annotations
+
+import datetime
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+from flax import nnx
+
+from genbench import registry
+from genbench.config import to_dict
+from genbench.data.view import data_view
+from genbench.errors import UsageError
+from genbench.metrics.evaluate import evaluate, primary_eval_fn, test_examples
+from genbench.metrics.throughput import throughput_metrics
+from genbench.results.records import SCHEMA_VERSION, new_run_id, run_key, write_record
+from genbench.runtime import environment
+from genbench.spec import RunSpec
+from genbench.train.fit import fit
+from genbench.train.mesh import data_mesh
+
+
+def build(spec: RunSpec):
+    """The dataset and the freshly initialised model of ``spec`` (model init from the seed)."""
+    dataset = registry.resolve_factory(registry.get_dataset(spec.dataset).factory)(spec.config.data)
+    factory = registry.resolve_factory(registry.get_model(spec.model).factory)
+    model = factory(spec.config, dataset, nnx.Rngs(spec.seed))
+    return dataset, model
+
+
+def _check_fit(model, how: str, name: str) -> None:
+    needs = {"gradient": "loss", "exact": "fit_exact", "em": "em_step"}[how]
+    if not hasattr(model, needs):
+        can = [
+            k
+            for k, v in {"gradient": "loss", "exact": "fit_exact", "em": "em_step"}.items()
+            if hasattr(model, v)
+        ]
+        raise UsageError(
+            f"model {name!r} cannot fit with train.fit={how}; allowed: {', '.join(can)}"
+        )
+
+
+def new_record(spec: RunSpec) -> dict:
+    """The identifying part of a record (status ok, empty results)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_key": new_record_key(spec),
+        "run_id": new_run_id(),
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "status": "ok",
+        "error": None,
+        "model": spec.model,
+        "dataset": spec.dataset,
+        "dataset_version": spec.dataset_version,
+        "preset": spec.preset,
+        "seed": spec.seed,
+        "suite": spec.suite,
+        "config": to_dict(spec.config),
+        "estimators": {},
+        "env": environment(),
+        "metrics": {},
+        "throughput": {},
+        "history": [],
+    }
+
+
+def run(
+    spec: RunSpec,
+    progress: Callable[[int], None] | None = None,
+    devices: Sequence[jax.Device] | None = None,
+) -> dict:
+    """Runs one spec and returns its result record (not yet written).
+
+    Bad input (a model that cannot model the data, a batch larger than the
+    data, ...) raises ``UsageError`` before training; any other exception, or a
+    non-finite loss, gives a record with ``status: failed`` and the error.
+    """
+    cfg = spec.config
+    dataset, model = build(spec)
+    view = data_view(dataset, model.input_kind)
+    _check_fit(model, cfg.train.fit, spec.model)
+    record = new_record(spec)
+    mesh = data_mesh(devices)
+    record["env"]["device_count"] = mesh.size
+    try:
+        result = fit(model, dataset, view.transform, cfg.train, spec.seed, mesh, progress)
+        record["history"] = result.history
+        if result.failure is not None:
+            record["status"] = "failed"
+            record["error"] = {
+                "type": "NonFiniteError",
+                "message": result.failure["reason"],
+                "step": result.failure["step"],
+                "group": result.failure["group"],
+            }
+            return record
+        metrics, estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
+        record["metrics"], record["estimators"] = metrics, estimators
+        record["throughput"] = throughput_metrics(
+            model,
+            result,
+            cfg.train,
+            cfg.eval,
+            test_examples(dataset, cfg.eval),
+            primary_eval_fn(model, view),
+        )
+    except UsageError:
+        raise
+    except Exception as error:  # a failing run is recorded, and a suite goes on
+        record["status"] = "failed"
+        record["error"] = {
+            "type": type(error).__name__,
+            "message": str(error).splitlines()[0] if str(error) else "",
+            "step": None,
+            "group": None,
+            "traceback": traceback.format_exc(limit=8),
+        }
+    return record
+
+
+def run_and_write(spec: RunSpec, out_dir: str | Path, progress=None, devices=None) -> Path:
+    """Runs ``spec`` and writes its record atomically into ``out_dir``; returns the path."""
+    return write_record(run(spec, progress, devices), out_dir)
+
+
+def pending_runs(specs: Sequence[RunSpec], out_dir: str | Path, resume: bool) -> list[RunSpec]:
+    """The specs still to run: with ``resume``, those without an ok record in ``out_dir``."""
+    if not resume or not Path(out_dir).exists():
+        return list(specs)
+    from genbench.results.records import read_records
+
+    try:
+        done = {r["run_key"] for r in read_records([out_dir]) if r["status"] == "ok"}
+    except UsageError as error:
+        if "no records" in str(error):
+            return list(specs)
+        raise
+    return [s for s in specs if new_record_key(s) not in done]
+
+
+def new_record_key(spec: RunSpec) -> str:
+    """The ``run_key`` the record of ``spec`` will carry."""
+    return run_key(spec.model, spec.dataset, spec.dataset_version, to_dict(spec.config), spec.seed)

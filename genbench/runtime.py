@@ -1,0 +1,67 @@
+"""Process set-up before jax is imported (platform, CPU device count) and the run environment."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+# Host devices per process on CPU. One device per core splits the batch over
+# the cores (DESIGN §3); it measured no faster for the small VAE here, so the
+# default is 1 (see results/ for the measurement); --cpu-devices overrides it.
+DEFAULT_CPU_DEVICES = 1
+_FLAG = "--xla_force_host_platform_device_count"
+
+
+def configure(backend: str | None = None, cpu_devices: int | None = None) -> None:
+    """Sets JAX's platform and the CPU device count; must run before jax is imported."""
+    if backend is not None:
+        os.environ["JAX_PLATFORMS"] = {"gpu": "cuda"}.get(backend, backend)
+    count = cpu_devices or DEFAULT_CPU_DEVICES
+    flags = re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")).strip()
+    os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
+
+
+def git_revision() -> str | None:
+    """The git revision of the genbench checkout, or None when not in a repository."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment() -> dict:
+    """Backend, devices, processes and library versions for the result record."""
+    import flax
+    import jax
+    import jaxlib
+    import optax
+
+    from genbench import __version__
+
+    device = jax.devices()[0]
+    return {
+        "backend": jax.default_backend(),
+        "device_kind": device.device_kind,
+        "device_count": jax.device_count(),
+        "process_count": jax.process_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "genbench": __version__,
+        "git_revision": git_revision(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+    }

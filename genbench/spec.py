@@ -1,0 +1,132 @@
+"""``RunSpec``: what identifies a run, resolved and validated without importing jax."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from genbench import registry
+from genbench.config import RunConfig, apply_overrides, validate
+from genbench.errors import UsageError, choices
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A fully resolved run: names, preset, seed and the frozen config."""
+
+    model: str
+    dataset: str
+    preset: str | None
+    seed: int
+    config: RunConfig
+    suite: str | None = None
+
+    @property
+    def dataset_version(self) -> str:
+        return registry.get_dataset(self.dataset).version
+
+
+def resolve(
+    model: str,
+    dataset: str,
+    preset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    suite: str | None = None,
+) -> RunSpec:
+    """Builds and validates the config of a run: defaults, then the preset, then overrides.
+
+    Raises:
+      UsageError: unknown model, dataset, preset or key; wrong type; bad range.
+    """
+    model_entry = registry.get_model(model)
+    dataset_entry = registry.get_dataset(dataset)
+    config = RunConfig(model=model_entry.config(), data=dataset_entry.config())
+    config = apply_overrides(config, model_entry.defaults)
+    if preset is not None:
+        if preset not in model_entry.presets:
+            allowed = choices(model_entry.presets) or "(none)"
+            raise UsageError(f"unknown preset {preset!r} for model {model!r}; allowed: {allowed}")
+        config = apply_overrides(config, model_entry.presets[preset].overrides)
+    config = apply_overrides(config, overrides or {})
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UsageError(f"seed={seed!r} must be an integer >= 0")
+    validate(config)
+    return RunSpec(model, dataset, preset, seed, config, suite)
+
+
+_SUITE_KEYS = {"description", "seeds", "defaults", "run"}
+_RUN_KEYS = {"model", "dataset", "preset", "set", "seeds"}
+
+
+def load_suite(
+    name_or_path: str, seeds: int | None = None, overrides: Mapping[str, Any] | None = None
+) -> list[RunSpec]:
+    """The runs of a suite (a registered name or a TOML file), one spec per run and seed.
+
+    The file holds ``description``, ``seeds`` (runs use seeds 0..seeds-1), an
+    optional ``[defaults]`` table of overrides for every run, and ``[[run]]``
+    tables with ``model``, ``dataset`` and optional ``preset``, ``set`` (a
+    table of overrides) and ``seeds``.
+
+    Args:
+      name_or_path: a registered suite name or a path to a ``.toml`` file.
+      seeds: overrides the number of seeds of every run.
+      overrides: ``section.field`` overrides applied to every run, after its own.
+
+    Raises:
+      UsageError: unknown suite, malformed TOML, unknown fields, duplicate runs,
+        or any run that does not resolve.
+    """
+    import tomllib
+    from pathlib import Path
+
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise UsageError(f"suite file {str(path)!r} does not exist")
+        suite_name = path.stem
+    else:
+        path, suite_name = registry.get_suite(name_or_path).path, name_or_path
+    try:
+        content = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UsageError(f"suite file {str(path)!r} is not valid TOML: {error}") from None
+    _check_keys(content, _SUITE_KEYS, f"suite {suite_name!r}")
+    runs = content.get("run", [])
+    if not isinstance(runs, list) or not runs:
+        raise UsageError(f"suite {suite_name!r} has no [[run]] tables")
+    specs, seen = [], set()
+    for index, entry in enumerate(runs):
+        where = f"suite {suite_name!r} run {index + 1}"
+        _check_keys(entry, _RUN_KEYS, where)
+        if "model" not in entry or "dataset" not in entry:
+            raise UsageError(f"{where} needs model and dataset")
+        run_overrides = {**content.get("defaults", {}), **entry.get("set", {}), **(overrides or {})}
+        n_seeds = seeds or entry.get("seeds", content.get("seeds", 1))
+        for seed in range(n_seeds):
+            spec = resolve(
+                entry["model"],
+                entry["dataset"],
+                entry.get("preset"),
+                run_overrides,
+                seed,
+                suite_name,
+            )
+            identity = (spec.model, spec.dataset, repr(spec.config), spec.seed)
+            if identity in seen:
+                raise UsageError(f"{where} duplicates an earlier run of the suite")
+            seen.add(identity)
+            specs.append(spec)
+    return specs
+
+
+def _check_keys(table: Any, allowed: set[str], where: str) -> None:
+    if not isinstance(table, dict):
+        raise UsageError(f"{where} must be a table")
+    unknown = set(table) - allowed
+    if unknown:
+        raise UsageError(
+            f"unknown field {sorted(unknown)[0]!r} in {where}; allowed: {choices(allowed)}"
+        )

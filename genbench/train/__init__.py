@@ -1,0 +1,1 @@
+"""The shared training step, its data feeding, device mesh and fit loop."""

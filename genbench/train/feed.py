@@ -1,0 +1,100 @@
+"""Data feeding inside the compiled step.
+
+A dataset that fits in device memory is placed on the devices once,
+replicated, and each step gathers its batch by index inside the compiled
+call. Each epoch's permutation (from (seed, epoch)) is computed once, on
+device, and handed to the compiled call; a call of ``inner_steps`` steps may
+span several epochs, so it receives the permutations of all the epochs it
+touches (a fixed number, so the program compiles once). A source with
+``fresh`` sampling draws each batch inside the step instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from genbench.errors import UsageError
+from genbench.train.mesh import replicated
+
+
+class ArrayFeeder:
+    """Batches of a device-resident array, one permutation per epoch, last partial batch dropped.
+
+    Args:
+      data: host array ``[N, ...]``.
+      batch_size: examples per step.
+      inner_steps: steps per compiled call.
+      seed: run seed (the permutation of epoch e uses fold_in(key(seed), e)).
+      mesh: where the data is replicated.
+    """
+
+    def __init__(self, data: np.ndarray, batch_size: int, inner_steps: int, seed: int, mesh: Mesh):
+        n = len(data)
+        if n < batch_size:
+            raise UsageError(f"train.batch_size={batch_size} exceeds the {n} training examples")
+        self.batch_size = batch_size
+        self.steps_per_epoch = n // batch_size
+        # A call of inner_steps steps starting anywhere touches at most this many epochs.
+        self.epochs_per_call = math.ceil((inner_steps - 1) / self.steps_per_epoch) + 1
+        self._sharding = replicated(mesh)
+        self.data = jax.device_put(np.asarray(data, np.float32), self._sharding)
+        self._key = jax.random.fold_in(jax.random.key(seed), 0x0DA7A)
+        self._permute = jax.jit(
+            lambda epoch: jax.random.permutation(jax.random.fold_in(self._key, epoch), n),
+            out_shardings=self._sharding,
+        )
+        self._perms: OrderedDict[int, jax.Array] = OrderedDict()
+
+    def _epoch_perm(self, epoch: int) -> jax.Array:
+        if epoch not in self._perms:
+            self._perms[epoch] = self._permute(np.int32(epoch))
+            while len(self._perms) > 2 * self.epochs_per_call:
+                self._perms.popitem(last=False)
+        return self._perms[epoch]
+
+    def call_inputs(self, first_step: int):
+        """Inputs of the call starting at ``first_step``: (perms ``[E, N]``, base epoch)."""
+        base = first_step // self.steps_per_epoch
+        perms = [self._epoch_perm(base + e) for e in range(self.epochs_per_call)]
+        return jnp.stack(perms) if len(perms) > 1 else perms[0][None], np.int32(base)
+
+    def batch(self, data: jax.Array, inputs, step: jax.Array, rng: jax.Array) -> jax.Array:
+        """The batch of global step ``step`` from the resident ``data`` (traced, in the call)."""
+        del rng
+        perms, base = inputs
+        epoch, position = jnp.divmod(step, self.steps_per_epoch)
+        order = perms[epoch - base]
+        idx = jax.lax.dynamic_slice_in_dim(order, position * self.batch_size, self.batch_size)
+        return jnp.take(data, idx, axis=0)
+
+
+class SourceFeeder:
+    """Fresh batches drawn from a source inside the step (infinite data)."""
+
+    def __init__(self, source, batch_size: int):
+        self.source = source
+        self.batch_size = batch_size
+        self.data = np.zeros((), np.float32)
+
+    def call_inputs(self, first_step: int):
+        """No host-side inputs: a placeholder of fixed shape."""
+        del first_step
+        return np.int32(0)
+
+    def batch(self, data, inputs, step: jax.Array, rng: jax.Array) -> jax.Array:
+        """A fresh batch from the source (traced, in the call)."""
+        del data, inputs, step
+        return self.source.sample(rng, self.batch_size)
+
+
+def make_feeder(dataset, batch_size: int, inner_steps: int, seed: int, mesh: Mesh):
+    """A ``SourceFeeder`` for sources with fresh sampling, an ``ArrayFeeder`` otherwise."""
+    if getattr(dataset, "fresh", False):
+        return SourceFeeder(dataset, batch_size)
+    return ArrayFeeder(dataset.train, batch_size, inner_steps, seed, mesh)

@@ -1,0 +1,128 @@
+"""The fit loop: owns the donated train state, calls the shared step, keeps the history."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from genbench.config import TrainConfig
+from genbench.train.feed import make_feeder
+from genbench.train.optim import make_optimizer
+from genbench.train.step import TrainStep, param_groups
+
+HISTORY_POINTS = 50  # history entries per run when train.log_every is 0
+
+
+@dataclass
+class FitResult:
+    """What a fit produced besides the trained model.
+
+    Attributes:
+      step_fn: the compiled shared step (for throughput measurements).
+      state: the final train state (also written back into the model).
+      compile_s: seconds to trace and compile the step.
+      train_s: wall-clock seconds of the training calls.
+      history: ``{step, loss, time, loss_<group>...}`` entries.
+      failure: ``None``, or ``{step, group, reason}`` for a non-finite loss or gradient.
+    """
+
+    step_fn: TrainStep
+    state: Any
+    compile_s: float
+    train_s: float
+    history: list[dict] = field(default_factory=list)
+    failure: dict | None = None
+
+
+def log_interval(train: TrainConfig) -> int:
+    """Steps between history entries, rounded to a multiple of ``inner_steps``."""
+    every = train.log_every or max(train.steps // HISTORY_POINTS, 1)
+    return max(train.inner_steps, every // train.inner_steps * train.inner_steps)
+
+
+def _history_entry(out: dict, step: int, elapsed: float) -> dict:
+    losses = {g: float(v[-1]) for g, v in out["loss"].items()}
+    entry = {"step": step, "loss": float(sum(losses.values())), "time": round(elapsed, 4)}
+    if len(losses) > 1:
+        entry |= {f"loss_{g}": v for g, v in losses.items()}
+    return entry
+
+
+def _failure(out: dict) -> dict | None:
+    step = int(out["first_nonfinite"])
+    if step < 0:
+        return None
+    index = step - int(out["step0"])
+    bad = [g for g, v in out["loss"].items() if not np.isfinite(np.asarray(v)[index])]
+    bad += [g for g, v in out["grad_norm"].items() if not np.isfinite(np.asarray(v)[index])]
+    group = bad[0] if bad else None
+    return {"step": step, "group": group, "reason": "non-finite loss or gradient"}
+
+
+def fit(
+    model,
+    dataset,
+    transform,
+    train: TrainConfig,
+    seed: int,
+    mesh: Mesh,
+    progress: Callable[[int], None] | None = None,
+) -> FitResult:
+    """Trains ``model`` on ``dataset`` with the shared step and writes the result back.
+
+    Args:
+      model: an NNX module with a ``loss`` method (and optional parameter groups).
+      dataset: a ``genbench.data.base.Dataset`` (a source with ``fresh`` samples in-step).
+      transform: the data view's ``(x, rng) -> model input``.
+      train: the ``train`` config section (``steps`` divisible by ``inner_steps``).
+      seed: run seed.
+      mesh: device mesh with a ``data`` axis.
+      progress: called with the number of steps done after each logged call.
+
+    Returns:
+      A ``FitResult``; a non-finite loss stops training at the call where it happened.
+    """
+    feeder = make_feeder(dataset, train.batch_size, train.inner_steps, seed, mesh)
+    optimizers = {g: make_optimizer(train, g) for g in param_groups(model)}
+    step_fn = TrainStep(
+        model,
+        optimizers,
+        feeder=feeder,
+        transform=transform,
+        mesh=mesh,
+        inner_steps=train.inner_steps,
+        seed=seed,
+    )
+    state = step_fn.init_state(model)
+    compile_s = step_fn.compile(state)
+    every = log_interval(train)
+    history, failure, pending = [], None, []
+    start = time.perf_counter()
+    for first in range(0, train.steps, train.inner_steps):
+        state, out = step_fn(state, first)
+        pending.append((first, out))
+        done = first + train.inner_steps
+        if done % every == 0 or done == train.steps:
+            # One host sync per logged call; calls in between only queue work on the device.
+            firsts = jax.device_get([o["first_nonfinite"] for _, o in pending])
+            bad = next((i for i, f in enumerate(firsts) if f >= 0), None)
+            if bad is not None:
+                first, out = pending[bad]
+                failure = _failure(jax.device_get(out) | {"step0": first})
+                done = failure["step"]
+            history.append(_history_entry(jax.device_get(out), done, time.perf_counter() - start))
+            pending = []
+            if progress is not None:
+                progress(done)
+            if failure is not None:
+                break
+    jax.block_until_ready(state)
+    train_s = time.perf_counter() - start
+    step_fn.write_back(model, state)
+    return FitResult(step_fn, state, compile_s, train_s, history, failure)

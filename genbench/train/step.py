@@ -1,0 +1,219 @@
+"""The one training step that trains every gradient-trained model.
+
+``make_train_step(model, optimizers, ...)`` splits the model once into a
+graph definition, one parameter state per group and the remaining state
+(e.g. BatchNorm statistics), and compiles with plain ``jax.jit`` a call that
+runs ``inner_steps`` optimisation steps (``lax.scan`` over step indices). Each
+step gathers its own batch inside the call, derives its PRNG key from
+``fold_in(key(seed), step)``, and runs the model's update schedule: phases in
+order, each differentiating that group's loss with respect to that group's
+parameters only (with the parameters the earlier phases produced) and
+updating them with the group's own optax optimiser. The train state is
+donated: the fit loop owns it and writes it back into the model with
+``write_back`` before anything evaluates the model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh
+
+from genbench.errors import UsageError
+from genbench.train.mesh import batch_sharded, replicated
+
+Phase = tuple[tuple[str, ...], int]
+TrainState = dict[str, Any]
+
+
+def param_groups(model: nnx.Module) -> dict[str, Any]:
+    """The model's parameter groups (group -> nnx filter); one group ``params`` by default."""
+    groups = getattr(model, "param_groups", None)
+    return dict(groups()) if groups is not None else {"params": nnx.Param}
+
+
+def update_schedule(model: nnx.Module, groups: Sequence[str]) -> list[Phase]:
+    """The model's phases ``[(groups, repeats), ...]``; default: all groups at once, once."""
+    schedule = getattr(model, "update_schedule", None)
+    if schedule is None:
+        return [(tuple(groups), 1)]
+    phases = []
+    for group, repeats in schedule():
+        phase_groups = (group,) if isinstance(group, str) else tuple(group)
+        unknown = set(phase_groups) - set(groups)
+        if unknown or repeats < 1:
+            raise ValueError(f"bad update schedule entry {(group, repeats)} for groups {groups}")
+        phases.append((phase_groups, int(repeats)))
+    return phases
+
+
+class TrainStep:
+    """The compiled multi-step training call of one model (see the module docstring).
+
+    Args:
+      model: an NNX module with ``loss(batch, rng) -> (dict[group, loss], dict[str, metric])``.
+      optimizers: one optax transformation per parameter group.
+      feeder: ``ArrayFeeder`` or ``SourceFeeder`` (``genbench.train.feed``).
+      transform: ``(x, rng) -> model input`` applied to each gathered batch.
+      mesh: the device mesh; the batch is split over its ``data`` axis.
+      inner_steps: optimisation steps per compiled call.
+      seed: run seed; step ``s`` uses ``fold_in(key(seed), s)``.
+    """
+
+    def __init__(
+        self,
+        model,
+        optimizers: Mapping[str, optax.GradientTransformation],
+        *,
+        feeder,
+        transform,
+        mesh: Mesh,
+        inner_steps: int,
+        seed: int,
+    ):
+        groups = param_groups(model)
+        if set(groups) != set(optimizers):
+            raise ValueError(f"optimizers for {sorted(optimizers)} but groups {sorted(groups)}")
+        if feeder.batch_size % mesh.size:
+            raise UsageError(
+                f"train.batch_size={feeder.batch_size} must be a multiple of the "
+                f"{mesh.size} devices"
+            )
+        self.groups = list(groups)
+        self.filters = [groups[g] for g in self.groups]
+        self.graphdef, *_ = nnx.split(model, *self.filters, ...)
+        self.schedule = update_schedule(model, self.groups)
+        self.optimizers = dict(optimizers)
+        self.feeder, self.transform, self.mesh = feeder, transform, mesh
+        self.inner_steps = inner_steps
+        self.base_key = jax.random.key(seed)
+        self.traces = 0  # Python traces of the multi-step call: 1 per run is the contract
+        self._jitted = jax.jit(
+            self._multi_step, donate_argnums=(0,), out_shardings=replicated(mesh)
+        )
+        self._compiled = None
+
+    # -- state ------------------------------------------------------------------------------
+    def init_state(self, model: nnx.Module) -> TrainState:
+        """Splits ``model`` into a fresh train state (groups' params, rest, optimiser states)."""
+        _, *states = nnx.split(model, *self.filters, ...)
+        params = dict(zip(self.groups, states[:-1], strict=True))
+        opt = {g: self.optimizers[g].init(params[g]) for g in self.groups}
+        return jax.device_put(
+            {"params": params, "rest": states[-1], "opt": opt}, replicated(self.mesh)
+        )
+
+    def write_back(self, model: nnx.Module, state: TrainState) -> None:
+        """Puts the trained parameters and other state back into ``model``."""
+        nnx.update(model, *[state["params"][g] for g in self.groups], state["rest"])
+
+    # -- one step ---------------------------------------------------------------------------
+    def _merge(self, params, rest):
+        return nnx.merge(self.graphdef, *[params[g] for g in self.groups], rest)
+
+    def _split_rest(self, model):
+        return nnx.split(model, *self.filters, ...)[-1]
+
+    def _phase(self, params, rest, opt, phase_groups, batch, rng):
+        """One phase: each group's loss differentiated w.r.t. its params at the same point."""
+        new_params, new_opt, losses, grad_norms = dict(params), dict(opt), {}, {}
+        metrics, new_rest = {}, rest
+        for group in phase_groups:
+
+            def group_loss(group_params, group=group):
+                model = self._merge({**params, group: group_params}, rest)
+                group_losses, group_metrics = model.loss(batch, rng)
+                return group_losses[group], (group_losses, group_metrics, self._split_rest(model))
+
+            (loss, (all_losses, metrics, new_rest)), grads = jax.value_and_grad(
+                group_loss, has_aux=True
+            )(params[group])
+            updates, new_opt[group] = self.optimizers[group].update(
+                grads, opt[group], params[group]
+            )
+            new_params[group] = optax.apply_updates(params[group], updates)
+            losses[group], grad_norms[group] = loss, optax.global_norm(grads)
+        return new_params, new_rest, new_opt, losses, metrics, grad_norms
+
+    def _one_step(self, state: TrainState, data, inputs, step: jax.Array):
+        key = jax.random.fold_in(self.base_key, step)
+        k_data, k_view, k_model = jax.random.split(key, 3)
+        batch = self.feeder.batch(data, inputs, step, k_data)
+        batch = self.transform(batch, k_view)
+        batch = jax.lax.with_sharding_constraint(batch, batch_sharded(self.mesh))
+        params, rest, opt = state["params"], state["rest"], state["opt"]
+        losses, grad_norms, metrics = {}, {}, {}
+        for index, (phase_groups, repeats) in enumerate(self.schedule):
+            for repeat in range(repeats):
+                rng = jax.random.fold_in(k_model, index * 1024 + repeat)
+                params, rest, opt, phase_losses, metrics, norms = self._phase(
+                    params, rest, opt, phase_groups, batch, rng
+                )
+                losses |= phase_losses
+                grad_norms |= norms
+        finite = jnp.all(jnp.isfinite(jnp.stack([*losses.values(), *grad_norms.values()])))
+        out = {"loss": losses, "grad_norm": grad_norms, "metrics": metrics, "finite": finite}
+        return {"params": params, "rest": rest, "opt": opt}, out
+
+    def _multi_step(self, state: TrainState, data, inputs, first_step: jax.Array):
+        self.traces += 1
+        steps = first_step + jnp.arange(self.inner_steps, dtype=jnp.int32)
+        state, out = jax.lax.scan(
+            lambda s, step: self._one_step(s, data, inputs, step), state, steps
+        )
+        bad = jnp.logical_not(out["finite"])
+        out["first_nonfinite"] = jnp.where(jnp.any(bad), steps[jnp.argmax(bad)], -1)
+        return state, out
+
+    # -- compiled calls ---------------------------------------------------------------------
+    def _args(self, first_step: int):
+        return self.feeder.data, self.feeder.call_inputs(first_step), np.int32(first_step)
+
+    def compile(self, state: TrainState) -> float:
+        """Traces and compiles the call ahead of time; returns the seconds it took."""
+        start = time.perf_counter()
+        self._compiled = self._jitted.lower(state, *self._args(0)).compile()
+        return time.perf_counter() - start
+
+    def __call__(self, state: TrainState, first_step: int) -> tuple[TrainState, dict]:
+        """Runs steps ``first_step .. first_step + inner_steps - 1``; ``state`` is donated."""
+        if self._compiled is None:
+            self.compile(state)
+        return self._compiled(state, *self._args(first_step))
+
+    def memory_analysis(self):
+        """XLA's memory analysis of the compiled call (None before compiling)."""
+        return None if self._compiled is None else self._compiled.memory_analysis()
+
+    def single_step_flops(self, state: TrainState) -> float | None:
+        """FLOPs of one optimisation step from XLA's cost analysis, summed over devices.
+
+        The single-step program is lowered (not compiled) on its own, because
+        XLA counts a scan body once whatever its trip count. The analysis is per
+        device, so it is multiplied by the device count.
+        """
+        one = jax.jit(lambda s, d, i, t: self._one_step(s, d, i, t))
+        cost = one.lower(state, *self._args(0)).cost_analysis()
+        cost = cost[0] if isinstance(cost, list | tuple) else cost
+        flops = (cost or {}).get("flops")
+        return None if flops is None or flops < 0 else float(flops) * self.mesh.size
+
+
+def make_train_step(model, optimizers, *, feeder, transform, mesh, inner_steps=1, seed=0):
+    """Builds the shared ``TrainStep`` of ``model`` (see ``TrainStep`` for the arguments)."""
+    return TrainStep(
+        model,
+        optimizers,
+        feeder=feeder,
+        transform=transform,
+        mesh=mesh,
+        inner_steps=inner_steps,
+        seed=seed,
+    )
