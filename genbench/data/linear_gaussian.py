@@ -45,7 +45,7 @@ class LinearGaussianSource(Source):
     def entropy(self, rng: jax.Array | None = None, n: int = 0) -> Estimate:
         dim = self.covariance.shape[0]
         _, logdet = np.linalg.slogdet(self.covariance)
-        return Estimate(0.5 * (dim * math.log(2 * math.pi * math.e) + logdet))
+        return Estimate(float(0.5 * (dim * math.log(2 * math.pi * math.e) + logdet)))
 
 
 def linear_gaussian(config: LinearGaussianConfig) -> LinearGaussianSource:

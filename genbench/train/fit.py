@@ -60,7 +60,7 @@ def _failure(out: dict) -> dict | None:
         return None
     index = step - int(out["step0"])
     bad = [g for g, v in out["loss"].items() if not np.isfinite(np.asarray(v)[index])]
-    bad += [g for g, v in out["grad_norm"].items() if not np.isfinite(np.asarray(v)[index])]
+    bad += [g for g, v in out["grad_finite"].items() if not np.asarray(v)[index]]
     group = bad[0] if bad else None
     return {"step": step, "group": group, "reason": "non-finite loss or gradient"}
 

@@ -123,12 +123,15 @@ class TrainStep:
 
     def _phase(self, params, rest, opt, phase_groups, batch, rng):
         """One phase: each group's loss differentiated w.r.t. its params at the same point."""
-        new_params, new_opt, losses, grad_norms = dict(params), dict(opt), {}, {}
+        new_params, new_opt, losses, grad_finite = dict(params), dict(opt), {}, {}
         metrics, new_rest = {}, rest
         for group in phase_groups:
 
             def group_loss(group_params, group=group):
-                model = self._merge({**params, group: group_params}, rest)
+                # Fresh Variable objects at this trace level, so the loss may update
+                # non-parameter state (Flax refuses mutation across trace levels).
+                own_rest = jax.tree.map(lambda x: x, rest)
+                model = self._merge({**params, group: group_params}, own_rest)
                 group_losses, group_metrics = model.loss(batch, rng)
                 return group_losses[group], (group_losses, group_metrics, self._split_rest(model))
 
@@ -139,8 +142,8 @@ class TrainStep:
                 grads, opt[group], params[group]
             )
             new_params[group] = optax.apply_updates(params[group], updates)
-            losses[group], grad_norms[group] = loss, optax.global_norm(grads)
-        return new_params, new_rest, new_opt, losses, metrics, grad_norms
+            losses[group], grad_finite[group] = loss, _all_finite(grads)
+        return new_params, new_rest, new_opt, losses, metrics, grad_finite
 
     def _one_step(self, state: TrainState, data, inputs, step: jax.Array):
         key = jax.random.fold_in(self.base_key, step)
@@ -149,17 +152,19 @@ class TrainStep:
         batch = self.transform(batch, k_view)
         batch = jax.lax.with_sharding_constraint(batch, batch_sharded(self.mesh))
         params, rest, opt = state["params"], state["rest"], state["opt"]
-        losses, grad_norms, metrics = {}, {}, {}
+        losses, grad_finite, metrics = {}, {}, {}
         for index, (phase_groups, repeats) in enumerate(self.schedule):
             for repeat in range(repeats):
                 rng = jax.random.fold_in(k_model, index * 1024 + repeat)
-                params, rest, opt, phase_losses, metrics, norms = self._phase(
+                params, rest, opt, phase_losses, metrics, phase_finite = self._phase(
                     params, rest, opt, phase_groups, batch, rng
                 )
                 losses |= phase_losses
-                grad_norms |= norms
-        finite = jnp.all(jnp.isfinite(jnp.stack([*losses.values(), *grad_norms.values()])))
-        out = {"loss": losses, "grad_norm": grad_norms, "metrics": metrics, "finite": finite}
+                for group, ok in phase_finite.items():
+                    grad_finite[group] = jnp.logical_and(ok, grad_finite.get(group, True))
+        finite = jnp.all(jnp.isfinite(jnp.stack(list(losses.values()))))
+        finite = jnp.logical_and(finite, jnp.all(jnp.stack(list(grad_finite.values()))))
+        out = {"loss": losses, "grad_finite": grad_finite, "metrics": metrics, "finite": finite}
         return {"params": params, "rest": rest, "opt": opt}, out
 
     def _multi_step(self, state: TrainState, data, inputs, first_step: jax.Array):
@@ -204,6 +209,11 @@ class TrainStep:
         cost = cost[0] if isinstance(cost, list | tuple) else cost
         flops = (cost or {}).get("flops")
         return None if flops is None or flops < 0 else float(flops) * self.mesh.size
+
+
+def _all_finite(tree) -> jax.Array:
+    """Whether every element of every leaf is finite (a norm would overflow first)."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
 def make_train_step(model, optimizers, *, feeder, transform, mesh, inner_steps=1, seed=0):

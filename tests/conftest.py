@@ -1,0 +1,14 @@
+"""Test set-up: four host devices, forced once before jax is imported.
+
+Strict dtype promotion (equinox's habit) is not switched on: optax's Adam
+raises a float to an int32 step count, which strict promotion refuses.
+"""
+
+import os
+import re
+
+_FLAG = "--xla_force_host_platform_device_count"
+os.environ["XLA_FLAGS"] = (
+    re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")) + f" {_FLAG}=4"
+).strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
