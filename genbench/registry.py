@@ -56,6 +56,19 @@ class DatasetEntry:
 
 
 @dataclass(frozen=True)
+class MetricEntry:
+    """A registered metric group, measured on every run whose model has what it needs.
+
+    ``factory(model, dataset, view, eval_config, rng) -> (metrics, estimators)``;
+    it returns empty dicts for a model that lacks the capability it measures.
+    """
+
+    name: str
+    factory: str | Callable[..., Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class SuiteEntry:
     """A registered suite: a TOML file of runs."""
 
@@ -67,6 +80,7 @@ class SuiteEntry:
 _MODELS: dict[str, ModelEntry] = {}
 _DATASETS: dict[str, DatasetEntry] = {}
 _SUITES: dict[str, SuiteEntry] = {}
+_METRICS: dict[str, MetricEntry] = {}
 _plugins_loaded = False
 
 
@@ -85,6 +99,12 @@ def register_dataset(entry: DatasetEntry) -> DatasetEntry:
 def register_suite(entry: SuiteEntry) -> SuiteEntry:
     """Adds a suite; a name registered twice is an error."""
     _add(_SUITES, entry, "suite")
+    return entry
+
+
+def register_metric(entry: MetricEntry) -> MetricEntry:
+    """Adds a metric group; a name registered twice is an error."""
+    _add(_METRICS, entry, "metric")
     return entry
 
 
@@ -129,6 +149,12 @@ def suites() -> dict[str, SuiteEntry]:
     """All registered suites, plugins included."""
     load_plugins()
     return dict(_SUITES)
+
+
+def metrics() -> dict[str, MetricEntry]:
+    """All registered metric groups in registration order, plugins included."""
+    load_plugins()
+    return dict(_METRICS)
 
 
 def get_model(name: str) -> ModelEntry:
@@ -232,6 +258,27 @@ register_dataset(
         data_configs.DigitsConfig,
         "genbench.data.digits:digits_binary",
         "scikit-learn 8x8 digits binarized at > 7",
+    )
+)
+register_metric(
+    MetricEntry(
+        "likelihood",
+        "genbench.metrics.likelihood:likelihood_metrics",
+        "nll, bits_per_dim, elbo, kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
+    )
+)
+register_metric(
+    MetricEntry(
+        "reconstruction",
+        "genbench.metrics.reconstruction:reconstruction_metrics",
+        "recon_bce or recon_mse",
+    )
+)
+register_metric(
+    MetricEntry(
+        "source",
+        "genbench.metrics.divergence:source_metrics",
+        "entropy_source, kl_to_source (datasets with a known density)",
     )
 )
 for _path in sorted(_SUITE_DIR.glob("*.toml")):

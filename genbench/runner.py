@@ -14,7 +14,8 @@ from genbench import registry
 from genbench.config import to_dict
 from genbench.data.view import data_view
 from genbench.errors import UsageError
-from genbench.metrics.evaluate import evaluate, primary_eval_fn, test_examples
+from genbench.metrics.batching import test_examples
+from genbench.metrics.evaluate import evaluate, primary_eval_fn
 from genbench.metrics.throughput import throughput_metrics
 from genbench.results.records import SCHEMA_VERSION, new_run_id, run_key, write_record
 from genbench.runtime import environment

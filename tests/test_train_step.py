@@ -64,8 +64,7 @@ def test_phases_run_in_order_with_updated_parameters():
     mesh = data_mesh(jax.devices()[:1])
     feeder = ArrayFeeder(x, 4, 1, 0, mesh)
     tx = {"a": optax.sgd(lr), "b": optax.sgd(lr)}
-    step = TrainStep(model, tx, feeder=feeder, transform=identity, mesh=mesh, inner_steps=1,
-                     seed=0)
+    step = TrainStep(model, tx, feeder=feeder, transform=identity, mesh=mesh, inner_steps=1, seed=0)
     state, _ = step(step.init_state(model), 0)
     step.write_back(model, state)
     a = 0.0
@@ -126,8 +125,15 @@ def test_one_device_and_four_devices_agree():
         feeder = ArrayFeeder(small_binary().train, 16, 5, 0, mesh)
         from genbench.train.optim import make_optimizer
 
-        step = TrainStep(model, {"params": make_optimizer(train, "params")}, feeder=feeder,
-                         transform=identity, mesh=mesh, inner_steps=5, seed=0)
+        step = TrainStep(
+            model,
+            {"params": make_optimizer(train, "params")},
+            feeder=feeder,
+            transform=identity,
+            mesh=mesh,
+            inner_steps=5,
+            seed=0,
+        )
         state = step.init_state(model)
         per_step = []
         for first in range(0, 20, 5):
@@ -165,8 +171,11 @@ def test_first_non_finite_step_is_reported():
             a = np.float32(a - np.float32(lr * 2) * a)
     train = TrainConfig(steps=60, batch_size=4, inner_steps=6, optimizer="sgd", b1=0.0, lr=lr)
     result = fit(Quadratic(), small_binary(), identity, train, 0, data_mesh(jax.devices()[:1]))
-    assert result.failure == {"step": first_bad, "group": "params",
-                              "reason": "non-finite loss or gradient"}
+    assert result.failure == {
+        "step": first_bad,
+        "group": "params",
+        "reason": "non-finite loss or gradient",
+    }
     assert result.history[-1]["step"] == first_bad
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from genbench.metrics.batching import ModelFunction, mean_and_se
 
 
-def source_metrics(model, source, eval_cfg, rng: jax.Array):
+def source_metrics(model, source, view, eval_cfg, rng: jax.Array):
     """``entropy_source`` and ``kl_to_source`` = E_{x~p}[log p(x) - log q(x)], with errors.
 
     log q is the model's exact ``log_prob`` where it has one; otherwise its
@@ -17,13 +17,17 @@ def source_metrics(model, source, eval_cfg, rng: jax.Array):
 
     Args:
       model: NNX module with ``log_prob`` or ``iwae_bound``.
-      source: a ``genbench.data.base.Source`` on the model's own scale.
+      source: the dataset; measured only for a ``Source`` that the model sees as
+        it is (no dequantisation), so that both densities live on one scale.
+      view: the model's ``DataView`` of the dataset.
       eval_cfg: the ``eval`` section (``source_samples``, ``nll_k``, ``batch_size``).
       rng: PRNG key.
 
     Returns:
-      ``(metrics, estimators)``.
+      ``(metrics, estimators)``; empty when the dataset is not a source.
     """
+    if not getattr(source, "is_source", False) or view.dequantized:
+        return {}, {}
     k_ent, k_x, k_q = jax.random.split(rng, 3)
     entropy = source.entropy(k_ent)
     metrics = {"entropy_source": entropy.value, "entropy_source_se": entropy.se}

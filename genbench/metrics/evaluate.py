@@ -1,44 +1,44 @@
-"""``evaluate``: every metric a model's capabilities allow, never a branch on its name."""
+"""``evaluate``: every registered metric group, each measuring what the model can do.
+
+The harness never branches on a model's name: each metric group checks the
+capabilities it needs (``log_prob``, ``elbo``, ``reconstruct``, ...) and
+returns nothing for a model without them. Plugins add groups through
+``genbench.registry.register_metric``.
+"""
 
 from __future__ import annotations
 
+import zlib
+
 import jax
-import numpy as np
 
-from genbench.metrics.divergence import source_metrics
-from genbench.metrics.likelihood import likelihood_metrics
-from genbench.metrics.reconstruction import reconstruction_metrics
-
-
-def test_examples(dataset, eval_cfg) -> np.ndarray:
-    """The test split, capped at ``eval.max_examples`` when that is set."""
-    test = dataset.test
-    return test[: eval_cfg.max_examples] if eval_cfg.max_examples else test
+from genbench import registry
 
 
 def evaluate(model, dataset, view, eval_cfg, seed: int):
-    """Measures ``model`` on the test split of ``dataset`` (and against it, if a source).
+    """Measures ``model`` on ``dataset`` with every registered metric group.
 
     Args:
       model: the trained NNX module.
       dataset: ``genbench.data.base.Dataset`` (or ``Source``).
       view: the ``DataView`` of the dataset for this model.
       eval_cfg: the ``eval`` config section.
-      seed: run seed (evaluation keys derive from it).
+      seed: run seed; each group's key derives from it and the group's name,
+        so adding a group does not change the numbers of the others.
 
     Returns:
       ``(metrics, estimators)`` dicts for the result record.
     """
     key = jax.random.fold_in(jax.random.key(seed), 0xE7A1)
-    k_lik, k_rec, k_src = jax.random.split(key, 3)
-    data = test_examples(dataset, eval_cfg)
-    metrics, estimators = likelihood_metrics(model, data, view, eval_cfg, k_lik)
-    if hasattr(model, "reconstruct"):
-        metrics |= reconstruction_metrics(model, data, view, eval_cfg, k_rec)
-    if dataset.is_source and not view.dequantized:
-        src_metrics, src_estimators = source_metrics(model, dataset, eval_cfg, k_src)
-        metrics |= src_metrics
-        estimators |= src_estimators
+    metrics: dict[str, float] = {}
+    estimators: dict[str, str] = {}
+    for name, entry in registry.metrics().items():
+        group_key = jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+        values, tags = registry.resolve_factory(entry.factory)(
+            model, dataset, view, eval_cfg, group_key
+        )
+        metrics |= {k: float(v) if v is not None else None for k, v in values.items()}
+        estimators |= tags
     return metrics, estimators
 
 

@@ -12,16 +12,16 @@ import math
 import jax
 import numpy as np
 
-from genbench.metrics.batching import ModelFunction, mean_and_se
+from genbench.metrics.batching import ModelFunction, mean_and_se, test_examples
 
 
-def likelihood_metrics(model, data: np.ndarray, view, eval_cfg, rng: jax.Array):
-    """Every likelihood-type metric ``model`` supports, on ``data``.
+def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
+    """Every likelihood-type metric ``model`` supports, on the test split of ``dataset``.
 
     Args:
       model: NNX module; capabilities used: ``log_prob(x)``, ``elbo(x, rng)``,
         ``kl_posterior_prior(x)``, ``iwae_bound(x, rng, k)``.
-      data: host array of dataset values ``[N, ...]``.
+      dataset: the ``Dataset``; its test split (capped at ``eval.max_examples``) is used.
       view: the ``DataView`` of the dataset for this model.
       eval_cfg: the ``eval`` config section (``iwae_k``, ``nll_k``, ``batch_size``).
       rng: PRNG key of the evaluation.
@@ -30,6 +30,7 @@ def likelihood_metrics(model, data: np.ndarray, view, eval_cfg, rng: jax.Array):
       ``(metrics, estimators)``: metric name -> value (``_se`` for standard
       errors) and likelihood metric name -> how it was estimated.
     """
+    data = test_examples(dataset, eval_cfg)
     metrics: dict[str, float] = {}
     estimators: dict[str, str] = {}
     jac = view.log_jacobian
