@@ -59,8 +59,11 @@ class Row:
 
 
 def column_name(metric: str, estimator: str | None) -> str:
-    """``metric`` annotated with its estimator unless the value is exact."""
-    if estimator is None or estimator in QUIET_ESTIMATORS or metric.endswith("_se"):
+    """``metric`` annotated with its estimator unless exact or implied by the name."""
+    if estimator is None:
+        return metric
+    implied = metric == estimator or metric.endswith("_" + estimator.removeprefix("iwae_"))
+    if estimator in QUIET_ESTIMATORS or metric.endswith("_se") or implied:
         return metric
     return f"{metric} [{estimator}]"
 
@@ -165,6 +168,12 @@ def default_columns(rows: list[Row], fmt: str) -> list[str]:
     metrics = [n for n in names if n not in all_throughput]
     if fmt != "csv":
         metrics = [n for n in metrics if not _base(n).endswith("_se")]
+        # nll_iwae_k{K} repeats the nll column when nll is that same estimate.
+        metrics = [
+            n
+            for n in metrics
+            if not (re.fullmatch(r"nll_iwae_k\d+", n) and f"nll [iwae_{n[9:]}]" in names)
+        ]
     else:
         throughput = sorted(all_throughput)
     return sorted(metrics, key=_order) + throughput
