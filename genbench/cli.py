@@ -172,7 +172,7 @@ def cmd_suite(args) -> int:
             bars.remove_task(task)
             bars.advance(suite_task)
             failed += record["status"] != "ok"
-            bars.console.print(_summary(record))
+            bars.console.print(_summary(record), soft_wrap=True, markup=False, highlight=False)
     table = format_table(aggregate(read_records([out])), "md")
     write_text(out / "table.md", table)
     print(table)

@@ -32,7 +32,7 @@ LEADING = (
     "recon_mse",
 )
 SHOWN_THROUGHPUT = ("step_ms", "train_examples_per_s", "compile_s", "mfu")
-QUIET_ESTIMATORS = ("exact", "closed_form")
+QUIET_ESTIMATORS = ("exact", "closed_form", "monte_carlo")
 
 
 @dataclass(frozen=True)
