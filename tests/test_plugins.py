@@ -56,10 +56,18 @@ def test_worked_example_trains_and_is_measured(plugin):
     from genbench.runner import run
     from genbench.spec import resolve
 
-    spec = resolve("toy_gaussian", "toy_shifted", overrides={
-        "train.steps": 400, "train.inner_steps": 50, "train.lr": 0.05, "train.batch_size": 100,
-        "eval.timing_calls": 3, "eval.source_samples": 4000,
-    })
+    spec = resolve(
+        "toy_gaussian",
+        "toy_shifted",
+        overrides={
+            "train.steps": 400,
+            "train.inner_steps": 50,
+            "train.lr": 0.05,
+            "train.batch_size": 100,
+            "eval.timing_calls": 3,
+            "eval.source_samples": 4000,
+        },
+    )
     record = run(spec)
     validate_record(record)
     metrics = record["metrics"]
@@ -75,6 +83,11 @@ def test_worked_example_trains_and_is_measured(plugin):
 def test_plugin_is_listed_by_the_command_line(tmp_path):
     root = write_plugin(tmp_path)
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    done = subprocess.run([sys.executable, "-m", "genbench", "list", "models"], env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "genbench", "list", "models"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "toy_gaussian" in done.stdout and "vae" in done.stdout

@@ -1,0 +1,19 @@
+"""The README's two commands are the ones CI runs."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_opens_with_install_and_test_commands_that_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    first, second = re.findall(r"```bash\n(.*?)\n```", readme, re.S)[:2]
+    ci = (ROOT / ".ci" / "run").read_text()
+    install = "pip install -e '.[test]'"
+    assert install in first and "genbench suite smoke" in first
+    assert install in ci
+    test_command = second.split("&&")[-1].strip()
+    assert test_command == "python -m pytest -q"
+    assert test_command in ci
+    assert readme.index(first) < readme.index("genbench is a JAX suite")
