@@ -1,0 +1,69 @@
+"""Every registered model and preset passes the same contract, through the real runner."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from genbench import registry
+from genbench.data.view import data_view
+from genbench.errors import UsageError
+from genbench.results import validate_record
+from genbench.runner import build, run
+from genbench.spec import resolve
+from genbench.train.step import param_groups
+
+DATASETS = ("digits_binary", "digits", "ring8")
+CASES = [
+    (model, preset)
+    for model, entry in sorted(registry.models().items())
+    for preset in (None, *sorted(entry.presets))
+]
+
+
+def small_spec(model, preset, dataset):
+    fields = {f.name for f in dataclasses.fields(registry.get_model(model).config)}
+    overrides = {"train.steps": 10, "train.inner_steps": 5, "train.batch_size": 32,
+                 "eval.nll_k": 10, "eval.iwae_k": (2,), "eval.timing_calls": 2,
+                 "eval.max_examples": 64, "eval.source_samples": 64}
+    if "hidden" in fields:
+        overrides["model.hidden"] = (16,)
+    return resolve(model, dataset, preset, overrides)
+
+
+def compatible(model, preset):
+    """(spec, dataset, model) for every contract dataset this model can model."""
+    for name in DATASETS:
+        spec = small_spec(model, preset, name)
+        dataset, module = build(spec)
+        try:
+            data_view(dataset, module.input_kind)
+        except UsageError:
+            continue
+        yield spec, dataset, module
+
+
+@pytest.mark.parametrize(("model", "preset"), CASES, ids=[f"{m}-{p}" for m, p in CASES])
+def test_model_contract(model, preset):
+    seen = 0
+    for spec, dataset, module in compatible(model, preset):
+        seen += 1
+        view = data_view(dataset, module.input_kind)
+        batch = view.transform(np.asarray(dataset.train[:8]), jax.random.key(0))
+        losses, metrics = module.loss(batch, jax.random.key(1))
+        assert set(losses) == set(param_groups(module))
+        assert all(np.isfinite(float(v)) for v in losses.values())
+        samples = module.sample(jax.random.key(2), 5)
+        assert samples.shape == (5, dataset.event_size)
+        assert module.flops_per_example() > 0
+        if seen > 1:
+            continue  # the full run (compile, fit, evaluate, measure) once per model and preset
+        record = run(spec, devices=jax.devices()[:1])
+        validate_record(record)
+        assert record["status"] == "ok", record["error"]
+        for name in ("nll", "elbo", "kl_to_source"):
+            if name in record["metrics"]:
+                assert name in record["estimators"]
+        assert record["throughput"]["step_ms"] > 0
+    assert seen >= 1, "no contract dataset fits this model"
