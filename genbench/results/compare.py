@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections import defaultdict
 from dataclasses import dataclass
 
-from genbench.errors import UsageError
-from genbench.results.table import Row, _latex_escape, _number, aggregate, default_columns
+from genbench.results.records import canonical_json
+from genbench.results.table import (
+    MISSING,
+    Row,
+    aggregate,
+    check_format,
+    default_columns,
+    latex_escape,
+    latex_tabular,
+    md_escape,
+    number,
+    variant_labels,
+)
 
 
 @dataclass(frozen=True)
 class CompareRow:
-    """One group present in A, B or both: means per column and the ratio B/A."""
+    """One group present in A, B or both: its aggregated rows on each side."""
 
     model: str
     dataset: str
@@ -19,28 +33,77 @@ class CompareRow:
     b: Row | None
 
     def mean(self, side: str, column: str) -> float | None:
+        """The mean of ``column`` on ``side`` (``"a"`` or ``"b"``), or None when missing."""
         row = self.a if side == "a" else self.b
         stat = None if row is None else row.values.get(column)
         return None if stat is None else stat.mean
 
     def ratio(self, column: str) -> float | None:
+        """``mean_b / mean_a`` of ``column``; None when either is missing or A is 0."""
         a, b = self.mean("a", column), self.mean("b", column)
-        return None if a in (None, 0) or b is None else b / a
+        return None if a is None or a == 0 or b is None else b / a
 
 
-def compare(records_a: list[dict], records_b: list[dict]) -> list[CompareRow]:
-    """Aggregates both sets and lines groups up by (model, dataset, config), not backend."""
-    side_a = {(r.model, r.dataset, r.config_key): r for r in aggregate(records_a)}
-    side_b = {(r.model, r.dataset, r.config_key): r for r in aggregate(records_b)}
-    rows = []
+def _pairs(rows_a: list[Row], rows_b: list[Row]) -> list[tuple[Row | None, Row | None]]:
+    """Pairs the rows of one (model, dataset, config) key; by backend when a side has several."""
+    if len(rows_a) <= 1 and len(rows_b) <= 1:
+        return [(rows_a[0] if rows_a else None, rows_b[0] if rows_b else None)]
+    by_a, by_b = {r.backend: r for r in rows_a}, {r.backend: r for r in rows_b}
+    return [(by_a.get(k), by_b.get(k)) for k in sorted(by_a.keys() | by_b.keys())]
+
+
+def compare(
+    records_a: list[dict], records_b: list[dict], metrics: list[str] | None = None
+) -> list[CompareRow]:
+    """Aggregates both sets and lines groups up by (model, dataset, config), not backend.
+
+    So a CPU run set and a GPU run set of the same configs line up. When one side
+    holds the same config on several backends, rows pair by backend.
+
+    Args:
+      records_a: the records of side A.
+      records_b: the records of side B.
+      metrics: as in ``aggregate``; None keeps all.
+
+    Returns:
+      One row per group, sorted; a group present on one side only has None on the other.
+    """
+    sides = []
+    for records in (records_a, records_b):
+        keyed = defaultdict(list)
+        for row in aggregate(records, metrics):
+            keyed[(row.model, row.dataset, row.config_key)].append(row)
+        sides.append(keyed)
+    side_a, side_b = sides
+    labels = _labels(records_a + records_b)
+    out = []
     for key in sorted(side_a.keys() | side_b.keys()):
-        a, b = side_a.get(key), side_b.get(key)
-        rows.append(CompareRow(key[0], key[1], (a or b).variant, a, b))
-    return rows
+        for a, b in _pairs(side_a.get(key, []), side_b.get(key, [])):
+            out.append(CompareRow(key[0], key[1], labels[key], a, b))
+    return out
 
 
-def _fmt(x: float | None) -> str:
-    return "–" if x is None else _number(x)
+def _labels(records: list[dict]) -> dict[tuple, str]:
+    """Variant labels over both sides, so groups that differ in config differ in label."""
+    groups = defaultdict(list)
+    for record in records:
+        groups[(record["model"], record["dataset"], "", canonical_json(record["config"]))].append(
+            record
+        )
+    return {(m, d, c): label for (m, d, _, c), label in variant_labels(groups).items()}
+
+
+def _cells(row: CompareRow, columns: list[str], fmt: str) -> list[str]:
+    values = []
+    for c in columns:
+        values += [row.mean("a", c), row.mean("b", c), row.ratio(c)]
+    if fmt == "csv":
+        return [row.model, row.dataset, row.variant] + [
+            "" if v is None else repr(v) for v in values
+        ]
+    texts = [MISSING if v is None else number(v) for v in values]
+    escape = latex_escape if fmt == "latex" else md_escape
+    return [escape(t) for t in (row.model, row.dataset, row.variant)] + texts
 
 
 def format_compare(
@@ -50,35 +113,34 @@ def format_compare(
     label_b: str = "B",
     columns: list[str] | None = None,
 ) -> str:
-    """The comparison as md, csv or latex: ``col A``, ``col B``, ``col B/A`` per column."""
-    if fmt not in ("md", "csv", "latex"):
-        raise UsageError(f"unknown table format {fmt!r}; allowed: csv, latex, md")
+    """The comparison as md, csv or latex: ``col A``, ``col B``, ``col B/A`` per column.
+
+    Args:
+      rows: from ``compare``.
+      fmt: md, csv or latex.
+      label_a: what A is (e.g. its directory), stated in a legend (not in CSV).
+      label_b: what B is.
+      columns: columns to compare; None for the Markdown default columns.
+
+    Raises:
+      UsageError: an unknown format.
+    """
+    check_format(fmt)
     if columns is None:
         present = [r for row in rows for r in (row.a, row.b) if r is not None]
         columns = default_columns(present, "md")
     head = ["model", "dataset", "variant"]
     for c in columns:
         head += [f"{c} A", f"{c} B", f"{c} B/A"]
-    body = []
-    for row in rows:
-        cells = [row.model, row.dataset, row.variant]
-        for c in columns:
-            cells += [_fmt(row.mean("a", c)), _fmt(row.mean("b", c)), _fmt(row.ratio(c))]
-        body.append(cells)
-    legend = f"A = {label_a}, B = {label_b}"
+    body = [_cells(row, columns, fmt) for row in rows]
     if fmt == "csv":
-        lines = [",".join(head)] + [",".join("" if c == "–" else c for c in r) for r in body]
-        return "\n".join(lines) + "\n"
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([head, *body])
+        return buffer.getvalue()
     if fmt == "latex":
-        lines = [
-            f"% {legend}",
-            f"\\begin{{tabular}}{{lll{'r' * (len(head) - 3)}}}",
-            "\\toprule",
-            " & ".join(_latex_escape(h) for h in head) + " \\\\",
-            "\\midrule",
-        ]
-        lines += [" & ".join(_latex_escape(c) for c in r) + " \\\\" for r in body]
-        return "\n".join([*lines, "\\bottomrule", "\\end{tabular}"]) + "\n"
-    lines = [legend, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
+        legend = f"% A = {label_a}, B = {label_b}".replace("\n", " ")
+        return legend + "\n" + latex_tabular(head, body, 3)
+    lines = [f"A = {md_escape(label_a)}, B = {md_escape(label_b)}", ""]
+    lines += ["| " + " | ".join(md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines) + "\n"

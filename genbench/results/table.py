@@ -19,25 +19,18 @@ from dataclasses import dataclass, field
 from genbench.errors import UsageError
 from genbench.results.records import canonical_json
 
-LEADING = (
-    "nll",
-    "nll_iwae",
-    "bits_per_dim",
-    "elbo",
-    "iwae_bound",
-    "kl_posterior_prior",
-    "kl_to_source",
-    "entropy_source",
-    "recon_bce",
-    "recon_mse",
-)
+# Likelihood metric families, in table order.
+LEADING = ("nll", "nll_iwae", "bits_per_dim", "elbo", "iwae_bound", "kl_posterior_prior")
+LEADING += ("kl_to_source", "entropy_source", "recon_bce", "recon_mse")
 SHOWN_THROUGHPUT = ("step_ms", "train_examples_per_s", "compile_s", "mfu")
 QUIET_ESTIMATORS = ("exact", "closed_form", "monte_carlo")
+HEAD = ["model", "dataset", "variant", "backend", "n"]
+MISSING = "–"
 
 
 @dataclass(frozen=True)
 class Stat:
-    """Mean, sample standard deviation (0 for one value) and count of one column."""
+    """Mean, sample standard deviation (ddof=1; 0 for one value) and count of one column."""
 
     mean: float
     std: float
@@ -46,7 +39,12 @@ class Stat:
 
 @dataclass(frozen=True)
 class Row:
-    """One group of records: identity, counts and aggregated columns."""
+    """One group of records: identity, counts and aggregated columns.
+
+    ``n`` counts ok records, ``n_failed`` failed ones; ``throughput`` names the
+    columns that came from the records' ``throughput``; ``chosen`` is the
+    metric selection given to ``aggregate`` (empty: all).
+    """
 
     model: str
     dataset: str
@@ -56,10 +54,20 @@ class Row:
     n: int
     n_failed: int
     values: dict[str, Stat] = field(default_factory=dict)
+    throughput: frozenset[str] = frozenset()
+    chosen: tuple[str, ...] = ()
 
 
 def column_name(metric: str, estimator: str | None) -> str:
-    """``metric`` annotated with its estimator unless exact or implied by the name."""
+    """The column of ``metric``: annotated with its estimator unless exact or implied.
+
+    Args:
+      metric: metric name, e.g. ``nll``.
+      estimator: its estimator tag from the record, e.g. ``iwae_k100``, or None.
+
+    Returns:
+      ``metric`` or ``"metric [estimator]"``.
+    """
     if estimator is None:
         return metric
     implied = metric == estimator or metric.endswith("_" + estimator.removeprefix("iwae_"))
@@ -68,15 +76,7 @@ def column_name(metric: str, estimator: str | None) -> str:
     return f"{metric} [{estimator}]"
 
 
-def _columns_of(record: dict) -> dict[str, float]:
-    out = {}
-    for name, value in record.get("metrics", {}).items():
-        out[column_name(name, record.get("estimators", {}).get(name))] = value
-    out |= {name: value for name, value in record.get("throughput", {}).items()}
-    return out
-
-
-def _stat(values: list[float]) -> Stat | None:
+def _stat(values: list) -> Stat | None:
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return None
@@ -88,15 +88,23 @@ def _flatten(config: dict, prefix: str = "") -> dict[str, str]:
     flat = {}
     for key, value in config.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             flat |= _flatten(value, f"{path}.")
         else:
-            flat[path] = canonical_json(value)
+            flat[path] = value if isinstance(value, str) else canonical_json(value)
     return flat
 
 
-def _variants(groups: dict[tuple, list[dict]]) -> dict[tuple, str]:
-    """Preset name, plus the config leaves that tell apart groups with the same preset."""
+def variant_labels(groups: dict[tuple, list[dict]]) -> dict[tuple, str]:
+    """Labels groups: the preset name (or ``default``), plus ``path=value`` for each config
+    leaf that differs between groups sharing (model, dataset, backend, preset).
+
+    Args:
+      groups: ``(model, dataset, backend, config_key) -> records`` of each group.
+
+    Returns:
+      ``group key -> label``, deterministic for given records.
+    """
     buckets = defaultdict(list)
     for key, records in groups.items():
         model, dataset, backend, _ = key
@@ -113,8 +121,41 @@ def _variants(groups: dict[tuple, list[dict]]) -> dict[tuple, str]:
     return labels
 
 
-def aggregate(records: list[dict]) -> list[Row]:
-    """Groups records and aggregates every metric and throughput figure over seeds.
+def _group_row(key: tuple, label: str, members: list[dict], metrics: list[str] | None) -> Row:
+    """Aggregates one group's ok records into a Row."""
+    ok = [r for r in members if r["status"] == "ok"]
+    columns, throughput = defaultdict(list), set()
+    for record in ok:
+        estimators = record.get("estimators", {})
+        for name, value in record.get("metrics", {}).items():
+            column = column_name(name, estimators.get(name))
+            if metrics is None or name in metrics or column in metrics:
+                columns[column].append(value)
+        for name, value in record.get("throughput", {}).items():
+            if metrics is None or name in metrics:
+                columns[name].append(value)
+                throughput.add(name)
+    values = {name: s for name, vs in sorted(columns.items()) if (s := _stat(vs)) is not None}
+    return Row(
+        model=key[0],
+        dataset=key[1],
+        variant=label,
+        backend=key[2],
+        config_key=key[3],
+        n=len(ok),
+        n_failed=len(members) - len(ok),
+        values=values,
+        throughput=frozenset(throughput),
+        chosen=tuple(metrics or ()),
+    )
+
+
+def aggregate(records: list[dict], metrics: list[str] | None = None) -> list[Row]:
+    """Groups records by (model, dataset, backend, config) and aggregates over seeds.
+
+    Args:
+      records: run records (ok and failed).
+      metrics: metric/throughput names to keep, in table order; None keeps all.
 
     Returns:
       Rows sorted by (model, dataset, variant, backend); failed runs are counted
@@ -122,27 +163,12 @@ def aggregate(records: list[dict]) -> list[Row]:
     """
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
-        key = (
-            record["model"],
-            record["dataset"],
-            record["env"]["backend"],
-            canonical_json(record["config"]),
+        config = canonical_json(record["config"])
+        groups[(record["model"], record["dataset"], record["env"]["backend"], config)].append(
+            record
         )
-        groups[key].append(record)
-    labels = _variants(groups)
-    rows = []
-    for key, members in groups.items():
-        ok = [r for r in members if r["status"] == "ok"]
-        columns = defaultdict(list)
-        for record in ok:
-            for name, value in _columns_of(record).items():
-                columns[name].append(value)
-        values = {name: s for name, vs in columns.items() if (s := _stat(vs)) is not None}
-        rows.append(
-            Row(
-                key[0], key[1], labels[key], key[2], key[3], len(ok), len(members) - len(ok), values
-            )
-        )
+    labels = variant_labels(groups)
+    rows = [_group_row(key, labels[key], members, metrics) for key, members in groups.items()]
     return sorted(rows, key=lambda r: (r.model, r.dataset, r.variant, r.backend))
 
 
@@ -161,54 +187,46 @@ def _order(name: str) -> tuple:
 
 
 def default_columns(rows: list[Row], fmt: str) -> list[str]:
-    """Likelihood metrics first, then other metrics, then throughput; ``_se`` only in CSV."""
+    """The columns a table shows when none are given.
+
+    Args:
+      rows: aggregated rows.
+      fmt: md, csv or latex; ``_se`` columns and the less common throughput
+        figures appear only in CSV.
+
+    Returns:
+      The ``metrics`` selection of ``aggregate`` in its order if one was given;
+      otherwise likelihood metrics first, other metrics alphabetically, then throughput.
+    """
     names = {name for row in rows for name in row.values}
-    throughput = [n for n in SHOWN_THROUGHPUT if n in names]
-    all_throughput = {n for row in rows for n in row.values if n in _THROUGHPUT_NAMES}
+    chosen = next((row.chosen for row in rows if row.chosen), ())
+    if chosen:
+        return sorted(names, key=lambda n: (chosen.index(n if n in chosen else _base(n)), n))
+    all_throughput = {n for row in rows for n in row.throughput if n in names}
     metrics = [n for n in names if n not in all_throughput]
-    if fmt != "csv":
-        metrics = [n for n in metrics if not _base(n).endswith("_se")]
-        # nll_iwae_k{K} repeats the nll column when nll is that same estimate.
-        metrics = [
-            n
-            for n in metrics
-            if not (re.fullmatch(r"nll_iwae_k\d+", n) and f"nll [iwae_{n[9:]}]" in names)
-        ]
-    else:
-        throughput = sorted(all_throughput)
-    return sorted(metrics, key=_order) + throughput
+    if fmt == "csv":
+        return sorted(metrics, key=_order) + sorted(all_throughput)
+    metrics = [n for n in metrics if not _base(n).endswith("_se")]
+    # nll_iwae_k{K} repeats the nll column when nll is that same estimate.
+    metrics = [
+        n for n in metrics if not (re.fullmatch(r"nll_iwae_k\d+", n) and f"nll [{n[4:]}]" in names)
+    ]
+    return sorted(metrics, key=_order) + [n for n in SHOWN_THROUGHPUT if n in all_throughput]
 
 
-_THROUGHPUT_NAMES = {
-    "compile_s",
-    "step_ms",
-    "train_examples_per_s",
-    "train_tokens_per_s",
-    "eval_examples_per_s",
-    "flops_per_step",
-    "analytic_flops_per_step",
-    "peak_flops_per_s",
-    "mfu",
-    "hfu",
-    "peak_memory_bytes",
-    "train_s",
-}
-
-
-def _number(x: float) -> str:
+def number(x: float) -> str:
+    """A number with 4 significant digits."""
     return f"{x:.4g}"
 
 
 def _cell(stat: Stat | None, latex: bool) -> str:
     if stat is None:
-        return "–"
+        return MISSING
     if stat.n == 1:
-        return _number(stat.mean)
-    return (
-        f"${_number(stat.mean)} \\pm {_number(stat.std)}$"
-        if latex
-        else f"{_number(stat.mean)} ± {_number(stat.std)}"
-    )
+        return number(stat.mean)
+    if latex:
+        return f"${number(stat.mean)} \\pm {number(stat.std)}$"
+    return f"{number(stat.mean)} ± {number(stat.std)}"
 
 
 def _identity(row: Row) -> list[str]:
@@ -216,21 +234,36 @@ def _identity(row: Row) -> list[str]:
     return [row.model, row.dataset, row.variant, row.backend, n]
 
 
-HEAD = ["model", "dataset", "variant", "backend", "n"]
+def md_escape(text: str) -> str:
+    """``text`` safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+_LATEX = {"\\": r"\textbackslash{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` safe in LaTeX text mode (``_`` -> ``\\_`` and the other specials)."""
+    return re.sub(r"[\\~^_%&#${}]", lambda m: _LATEX.get(m[0], "\\" + m[0]), text)
 
 
 def to_markdown(rows: list[Row], columns: list[str] | None = None) -> str:
-    """A Markdown table: one row per group, ``mean ± std`` cells."""
+    """A Markdown table: one row per group, ``mean ± std`` cells, ``–`` where missing."""
     columns = columns if columns is not None else default_columns(rows, "md")
-    lines = ["| " + " | ".join(HEAD + columns) + " |", "|" + "---|" * (len(HEAD) + len(columns))]
+    head = [md_escape(h) for h in HEAD + columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = _identity(row) + [_cell(row.values.get(c), False) for c in columns]
+        cells = [md_escape(c) for c in _identity(row)]
+        cells += [_cell(row.values.get(c), False) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def to_csv(rows: list[Row], columns: list[str] | None = None) -> str:
-    """CSV with ``<col>_mean``, ``<col>_std`` and ``<col>_n`` per column; empty when missing."""
+    """CSV: ``n``, ``n_failed`` and ``<col>_mean``, ``<col>_std``, ``<col>_n`` per column.
+
+    Numbers keep full precision (this is the machine-readable format); missing is empty.
+    """
     columns = columns if columns is not None else default_columns(rows, "csv")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -246,33 +279,52 @@ def to_csv(rows: list[Row], columns: list[str] | None = None) -> str:
     return buffer.getvalue()
 
 
-def _latex_escape(text: str) -> str:
-    return re.sub(r"([_%&#$])", r"\\\1", text)
+def latex_tabular(head: list[str], body: list[list[str]], n_text: int) -> str:
+    """A booktabs ``tabular``: ``n_text`` left-aligned columns, the rest right-aligned.
+
+    Args:
+      head: header cells, escaped here.
+      body: rows of ready-made cells (already escaped or math).
+      n_text: how many leading columns are text.
+    """
+    spec = "l" * n_text + "r" * (len(head) - n_text)
+    lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
+    lines.append(" & ".join(latex_escape(h) for h in head) + " \\\\")
+    lines.append("\\midrule")
+    lines += [" & ".join(cells) + " \\\\" for cells in body]
+    return "\n".join([*lines, "\\bottomrule", "\\end{tabular}"]) + "\n"
 
 
 def to_latex(rows: list[Row], columns: list[str] | None = None) -> str:
-    """A booktabs ``tabular`` with ``$mean \\pm std$`` cells."""
+    """A booktabs ``tabular`` with ``$mean \\pm std$`` cells, ``–`` where missing."""
     columns = columns if columns is not None else default_columns(rows, "latex")
-    head = [_latex_escape(h) for h in HEAD + columns]
-    lines = [
-        f"\\begin{{tabular}}{{{'l' * 4 + 'r' * (len(head) - 4)}}}",
-        "\\toprule",
-        " & ".join(head) + " \\\\",
-        "\\midrule",
+    body = [
+        [latex_escape(c) for c in _identity(row)]
+        + [_cell(row.values.get(c), True) for c in columns]
+        for row in rows
     ]
-    for row in rows:
-        cells = [_latex_escape(c) for c in _identity(row)]
-        cells += [_cell(row.values.get(c), True) for c in columns]
-        lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    return latex_tabular(HEAD + columns, body, len(HEAD) - 1)
 
 
 FORMATS = {"md": to_markdown, "csv": to_csv, "latex": to_latex}
 
 
-def format_table(rows: list[Row], fmt: str, columns: list[str] | None = None) -> str:
-    """The table in format ``fmt`` (md, csv or latex)."""
+def check_format(fmt: str) -> None:
+    """Raises UsageError unless ``fmt`` is md, csv or latex."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown table format {fmt!r}; allowed: csv, latex, md")
+
+
+def format_table(rows: list[Row], fmt: str, columns: list[str] | None = None) -> str:
+    """The table in format ``fmt``.
+
+    Args:
+      rows: from ``aggregate``.
+      fmt: md, csv or latex.
+      columns: column names to show; None for ``default_columns``.
+
+    Raises:
+      UsageError: an unknown format.
+    """
+    check_format(fmt)
     return FORMATS[fmt](rows, columns)
