@@ -1,0 +1,1 @@
+"""Peer implementations (optional dependencies) timed beside genbench."""
