@@ -24,9 +24,16 @@ CASES = [
 
 def small_spec(model, preset, dataset):
     fields = {f.name for f in dataclasses.fields(registry.get_model(model).config)}
-    overrides = {"train.steps": 10, "train.inner_steps": 5, "train.batch_size": 32,
-                 "eval.nll_k": 10, "eval.iwae_k": (2,), "eval.timing_calls": 2,
-                 "eval.max_examples": 64, "eval.source_samples": 64}
+    overrides = {
+        "train.steps": 10,
+        "train.inner_steps": 5,
+        "train.batch_size": 32,
+        "eval.nll_k": 10,
+        "eval.iwae_k": (2,),
+        "eval.timing_calls": 2,
+        "eval.max_examples": 64,
+        "eval.source_samples": 64,
+    }
     if "hidden" in fields:
         overrides["model.hidden"] = (16,)
     return resolve(model, dataset, preset, overrides)
