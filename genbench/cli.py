@@ -32,6 +32,11 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
         help="host devices on CPU (the batch is split over them)",
     )
     parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="multi-host run: jax.distributed.initialize() (SLURM, TPU pods, or JAX_* env)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -119,6 +124,8 @@ def _configure(args) -> None:
     from genbench import runtime
 
     runtime.configure(args.backend, args.cpu_devices)
+    if args.distributed:
+        runtime.initialize_distributed()
 
 
 def _summary(record: dict) -> str:
@@ -143,9 +150,9 @@ def cmd_run(args) -> int:
     with progress_bars() as bars:
         _, update = step_callback(bars, f"{spec.model} {spec.dataset}", spec.config.train.steps)
         record = runner.run(spec, update)
-    path = write_record(record, out)
     print(_summary(record))
-    print(f"record: {path}")
+    if runner.is_writer():
+        print(f"record: {write_record(record, out)}")
     return 0 if record["status"] == "ok" else 1
 
 
@@ -157,27 +164,23 @@ def cmd_suite(args) -> int:
     _configure(args)
     from genbench import runner
     from genbench.progress import progress_bars, step_callback
-    from genbench.results import aggregate, format_table, read_records, write_text
 
-    todo = runner.pending_runs(specs, out, args.resume)
-    failed = 0
     with progress_bars() as bars:
-        suite_task = bars.add_task(f"suite {specs[0].suite}", total=len(todo))
-        for spec in todo:
-            task, update = step_callback(
-                bars, f"  {spec.model} {spec.dataset} s{spec.seed}", spec.config.train.steps
-            )
-            record = runner.run(spec, update)
-            runner.write_record(record, out)
+        suite_task = bars.add_task(f"suite {specs[0].suite}", total=len(specs))
+
+        def on_start(spec):
+            label = f"  {spec.model} {spec.dataset} s{spec.seed}"
+            return step_callback(bars, label, spec.config.train.steps)
+
+        def on_done(task, record):
             bars.remove_task(task)
             bars.advance(suite_task)
-            failed += record["status"] != "ok"
             bars.console.print(_summary(record), soft_wrap=True, markup=False, highlight=False)
-    table = format_table(aggregate(read_records([out])), "md")
-    write_text(out / "table.md", table)
-    print(table)
-    print(f"{len(todo)} runs ({len(specs) - len(todo)} skipped), {failed} failed; records in {out}")
-    return 1 if failed else 0
+
+        result = runner.run_suite(specs, out, args.resume, on_start, on_done)
+    print(result.table)
+    print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
+    return 1 if result.failed else 0
 
 
 def cmd_table(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -18,7 +19,7 @@ from genbench.metrics.batching import test_examples
 from genbench.metrics.evaluate import evaluate, primary_eval_fn
 from genbench.metrics.throughput import throughput_metrics
 from genbench.results.records import SCHEMA_VERSION, new_run_id, run_key, write_record
-from genbench.runtime import environment
+from genbench.runtime import environment, is_writer
 from genbench.spec import RunSpec
 from genbench.train.fit import fit
 from genbench.train.mesh import data_mesh
@@ -146,3 +147,46 @@ def pending_runs(specs: Sequence[RunSpec], out_dir: str | Path, resume: bool) ->
 def new_record_key(spec: RunSpec) -> str:
     """The ``run_key`` the record of ``spec`` will carry."""
     return run_key(spec.model, spec.dataset, spec.dataset_version, to_dict(spec.config), spec.seed)
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """What a suite did: runs done, skipped (resumed) and failed, and its Markdown table."""
+
+    ran: int
+    skipped: int
+    failed: int
+    table: str
+
+
+def run_suite(
+    specs: Sequence[RunSpec], out_dir: str | Path, resume: bool = False, on_start=None, on_done=None
+) -> SuiteResult:
+    """Runs every pending spec, writes each record as it finishes, then the table.
+
+    A failed run is recorded and the suite goes on. With ``resume``, runs whose
+    ``run_key`` already has an ok record in ``out_dir`` are skipped.
+
+    Args:
+      specs: the suite's runs (``load_suite``).
+      out_dir: directory of records; ``table.md`` is written there too.
+      resume: skip runs that already have an ok record.
+      on_start: ``spec -> (token, progress)``; ``progress(steps_done)`` is passed to ``run``.
+      on_done: ``(token, record) -> None`` after each run.
+    """
+    from genbench.results import aggregate, format_table, read_records, write_text
+
+    todo = pending_runs(specs, out_dir, resume)
+    failed = 0
+    for spec in todo:
+        token, progress = on_start(spec) if on_start else (None, None)
+        record = run(spec, progress)
+        if is_writer():
+            write_record(record, out_dir)
+        failed += record["status"] != "ok"
+        if on_done:
+            on_done(token, record)
+    table = format_table(aggregate(read_records([out_dir])), "md")
+    if is_writer():
+        write_text(Path(out_dir) / "table.md", table)
+    return SuiteResult(len(todo), len(specs) - len(todo), failed, table)

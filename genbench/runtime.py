@@ -24,6 +24,25 @@ def configure(backend: str | None = None, cpu_devices: int | None = None) -> Non
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
 
 
+def initialize_distributed() -> None:
+    """Joins a multi-process run (``jax.distributed.initialize``; cluster auto-detection).
+
+    Every process then sees all devices of all processes in ``jax.devices()``,
+    so the mesh of the shared step spans the hosts. Records are written by
+    process 0 only (``is_writer``).
+    """
+    import jax
+
+    jax.distributed.initialize()
+
+
+def is_writer() -> bool:
+    """Whether this process writes records and tables (process 0 of a multi-host run)."""
+    import jax
+
+    return jax.process_index() == 0
+
+
 def git_revision() -> str | None:
     """The git revision of the genbench checkout, or None when not in a repository."""
     try:
