@@ -13,35 +13,34 @@ def _check_sizes(n_train: int, n_test: int) -> None:
 
 
 @dataclass(frozen=True)
-class Ring8Config:
+class MixtureConfig:
+    """Splits of a Gaussian-mixture source; the subclasses add the geometry."""
+
+    n_train: int = 100_000  # size of the fixed training set (when fresh=false)
+    n_test: int = 2500  # size of the fixed test set
+    fresh: bool = True  # training draws fresh samples from the source inside the step
+
+    def validate(self) -> None:
+        _check_sizes(self.n_train, self.n_test)
+        scales = {k: v for k, v in vars(self).items() if k in ("std", "radius", "spacing")}
+        if any(v <= 0 for v in scales.values()):
+            raise UsageError(f"data.{', data.'.join(scales)} must be > 0")
+
+
+@dataclass(frozen=True)
+class Ring8Config(MixtureConfig):
     """Eight Gaussians on a circle (PacGAN): means (r cos 2πk/8, r sin 2πk/8)."""
 
     radius: float = 1.0  # radius of the ring of means
     std: float = 0.01  # standard deviation of each component
-    n_train: int = 100_000  # size of the fixed training set (when fresh=false)
-    n_test: int = 2500  # size of the fixed test set
-    fresh: bool = True  # training draws fresh samples from the source inside the step
-
-    def validate(self) -> None:
-        _check_sizes(self.n_train, self.n_test)
-        if self.std <= 0 or self.radius <= 0:
-            raise UsageError("data.std and data.radius must be > 0")
 
 
 @dataclass(frozen=True)
-class Grid25Config:
+class Grid25Config(MixtureConfig):
     """Twenty-five Gaussians with means on {-4, -2, 0, 2, 4}^2 (VEEGAN, PacGAN)."""
 
     spacing: float = 2.0  # distance between neighbouring means
     std: float = 0.05  # standard deviation of each component
-    n_train: int = 100_000  # size of the fixed training set (when fresh=false)
-    n_test: int = 2500  # size of the fixed test set
-    fresh: bool = True  # training draws fresh samples from the source inside the step
-
-    def validate(self) -> None:
-        _check_sizes(self.n_train, self.n_test)
-        if self.std <= 0 or self.spacing <= 0:
-            raise UsageError("data.std and data.spacing must be > 0")
 
 
 @dataclass(frozen=True)
