@@ -13,7 +13,7 @@ from genbench import registry
 from genbench.config import parse_assignments
 from genbench.errors import UsageError
 from genbench.results.records import check_writable
-from genbench.spec import load_suite, resolve
+from genbench.spec import load_suite, parse_shard, resolve, shard
 
 SUMMARY_METRICS = ("nll", "elbo", "kl_to_source", "recon_bce", "recon_mse")
 
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=None, help="seeds per run (default: the suite's)")
     p.add_argument("--out", default=None, help="directory of records (default: runs/NAME)")
     p.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
+    p.add_argument("--shard", default=None, metavar="I/N", help="run only share I of N (0-based)")
     _add_device_options(p)
     p.set_defaults(handler=cmd_suite)
 
@@ -133,7 +134,10 @@ def _summary(record: dict) -> str:
     step_ms = record["throughput"].get("step_ms")
     if step_ms is not None:
         shown.append(f"step_ms={step_ms:.3g}")
-    status = record["status"] if record["status"] == "ok" else f"FAILED ({record['error']})"
+    error = record["error"] or {}
+    status = (
+        "ok" if record["status"] == "ok" else f"FAILED {error.get('type')}: {error.get('message')}"
+    )
     return (
         f"{record['model']} {record['dataset']} seed {record['seed']}: {status} {' '.join(shown)}"
     )
@@ -149,7 +153,7 @@ def cmd_run(args) -> int:
 
     with progress_bars() as bars:
         _, update = step_callback(bars, f"{spec.model} {spec.dataset}", spec.config.train.steps)
-        record = runner.run(spec, update)
+        record = runner.run(spec, update, checkpoint_root=out / runner.CHECKPOINT_DIR)
     print(_summary(record))
     if runner.is_writer():
         print(f"record: {write_record(record, out)}")
@@ -160,13 +164,16 @@ def cmd_suite(args) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds={args.seeds} must be >= 1")
     specs = load_suite(args.suite, args.seeds, _overrides(args))
-    out = check_writable(args.out or Path("runs") / specs[0].suite)
+    suite_name = specs[0].suite
+    if args.shard is not None:
+        specs = shard(specs, *parse_shard(args.shard))
+    out = check_writable(args.out or Path("runs") / suite_name)
     _configure(args)
     from genbench import runner
     from genbench.progress import progress_bars, step_callback
 
     with progress_bars() as bars:
-        suite_task = bars.add_task(f"suite {specs[0].suite}", total=len(specs))
+        suite_task = bars.add_task(f"suite {suite_name}", total=len(specs))
 
         def on_start(spec):
             label = f"  {spec.model} {spec.dataset} s{spec.seed}"

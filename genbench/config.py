@@ -49,7 +49,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay, >= 2-D parameters only (nanoGPT)
     grad_clip: float = 0.0  # global gradient-norm clip; 0 disables it
     fit: Literal["gradient", "exact", "em"] = "gradient"  # how the model is fitted
-    checkpoint_every: int = 0  # steps between checkpoints; 0 disables them
+    checkpoint_every: int = 0  # steps between checkpoints (multiple of inner_steps); 0: none
+    checkpoint_keep: int = 2  # latest checkpoints kept on disk
     log_every: int = 0  # steps between history entries; 0 means about 50 entries per run
     groups: dict[str, GroupOverride] = field(default_factory=dict)  # per-group overrides
 
@@ -218,6 +219,11 @@ def validate(config: RunConfig) -> None:
     if t.steps % t.inner_steps:
         raise UsageError(
             f"train.steps={t.steps} must be a multiple of train.inner_steps={t.inner_steps}"
+        )
+    if t.checkpoint_every < 0 or t.checkpoint_every % t.inner_steps or t.checkpoint_keep < 1:
+        raise UsageError(
+            f"train.checkpoint_every={t.checkpoint_every} must be >= 0 and a multiple of "
+            f"train.inner_steps={t.inner_steps}; train.checkpoint_keep must be >= 1"
         )
     if t.lr <= 0 or t.min_lr < 0 or t.grad_clip < 0 or t.weight_decay < 0:
         raise UsageError("train.lr must be > 0 and train.min_lr, grad_clip, weight_decay >= 0")

@@ -18,9 +18,10 @@ from genbench.errors import UsageError
 from genbench.metrics.batching import test_examples
 from genbench.metrics.evaluate import evaluate, primary_eval_fn
 from genbench.metrics.throughput import throughput_metrics
-from genbench.results.records import SCHEMA_VERSION, new_run_id, run_key, write_record
+from genbench.results.records import SCHEMA_VERSION, new_run_id, write_record
 from genbench.runtime import environment, is_writer
 from genbench.spec import RunSpec
+from genbench.train.checkpoint import Checkpointer
 from genbench.train.fit import fit
 from genbench.train.mesh import data_mesh
 
@@ -50,7 +51,7 @@ def new_record(spec: RunSpec) -> dict:
     """The identifying part of a record (status ok, empty results)."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "run_key": new_record_key(spec),
+        "run_key": spec.run_key,
         "run_id": new_run_id(),
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "status": "ok",
@@ -74,8 +75,13 @@ def run(
     spec: RunSpec,
     progress: Callable[[int], None] | None = None,
     devices: Sequence[jax.Device] | None = None,
+    checkpoint_root: str | Path | None = None,
 ) -> dict:
     """Runs one spec and returns its result record (not yet written).
+
+    With ``train.checkpoint_every > 0`` and a ``checkpoint_root``, the fit saves
+    its state under ``checkpoint_root/<run_key>`` and a re-started run continues
+    from the latest checkpoint; the checkpoints are removed once the fit ends.
 
     Bad input (a model that cannot model the data, a batch larger than the
     data, ...) raises ``UsageError`` before training; any other exception, or a
@@ -88,14 +94,27 @@ def run(
     record = new_record(spec)
     mesh = data_mesh(devices)
     record["env"]["device_count"] = mesh.size
+    checkpointer = None
+    if cfg.train.checkpoint_every and checkpoint_root is not None:
+        checkpointer = Checkpointer(
+            Path(checkpoint_root) / spec.run_key,
+            cfg.train.checkpoint_every,
+            cfg.train.checkpoint_keep,
+        )
     try:
-        result = fit(model, dataset, view.transform, cfg.train, spec.seed, mesh, progress)
+        result = fit(
+            model, dataset, view.transform, cfg.train, spec.seed, mesh, progress, checkpointer
+        )
+        if checkpointer is not None:
+            checkpointer.close(remove=True)
         record["history"] = result.history
+        record["resumed_from_step"] = result.resumed_from
         if result.failure is not None:
             record["status"] = "failed"
             record["error"] = {
                 "type": "NonFiniteError",
-                "message": result.failure["reason"],
+                "message": f"{result.failure['reason']} at step {result.failure['step']} "
+                f"(group {result.failure['group']})",
                 "step": result.failure["step"],
                 "group": result.failure["group"],
             }
@@ -141,12 +160,10 @@ def pending_runs(specs: Sequence[RunSpec], out_dir: str | Path, resume: bool) ->
         if "no records" in str(error):
             return list(specs)
         raise
-    return [s for s in specs if new_record_key(s) not in done]
+    return [s for s in specs if s.run_key not in done]
 
 
-def new_record_key(spec: RunSpec) -> str:
-    """The ``run_key`` the record of ``spec`` will carry."""
-    return run_key(spec.model, spec.dataset, spec.dataset_version, to_dict(spec.config), spec.seed)
+CHECKPOINT_DIR = ".checkpoints"  # hidden, so record readers never look inside
 
 
 @dataclass(frozen=True)
@@ -180,13 +197,16 @@ def run_suite(
     failed = 0
     for spec in todo:
         token, progress = on_start(spec) if on_start else (None, None)
-        record = run(spec, progress)
+        record = run(spec, progress, checkpoint_root=Path(out_dir) / CHECKPOINT_DIR)
         if is_writer():
             write_record(record, out_dir)
         failed += record["status"] != "ok"
         if on_done:
             on_done(token, record)
-    table = format_table(aggregate(read_records([out_dir])), "md")
-    if is_writer():
+    try:
+        table = format_table(aggregate(read_records([out_dir])), "md")
+    except UsageError:  # an empty shard of a suite in an empty directory
+        table = ""
+    if is_writer() and table:
         write_text(Path(out_dir) / "table.md", table)
     return SuiteResult(len(todo), len(specs) - len(todo), failed, table)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genbench import registry
-from genbench.config import RunConfig, apply_overrides, validate
+from genbench.config import RunConfig, apply_overrides, to_dict, validate
 from genbench.errors import UsageError, choices
 
 
@@ -25,6 +25,40 @@ class RunSpec:
     @property
     def dataset_version(self) -> str:
         return registry.get_dataset(self.dataset).version
+
+    @property
+    def run_key(self) -> str:
+        """The stable hash that identifies this run (what ``--resume`` matches)."""
+        from genbench.results.records import run_key
+
+        config = to_dict(self.config)
+        return run_key(self.model, self.dataset, self.dataset_version, config, self.seed)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parses ``I/N`` (0 <= I < N) for ``--shard``.
+
+    Raises:
+      UsageError: not of the form I/N with 0 <= I < N.
+    """
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i, n = -1, 0
+    if not sep or not 0 <= i < n:
+        raise UsageError(f"--shard={text!r} must be I/N with 0 <= I < N, e.g. 0/4")
+    return i, n
+
+
+def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """The deterministic share ``index`` of ``count`` of a suite, by run key.
+
+    Every process computes the same split without a coordinator, so N
+    processes (or machines on a shared filesystem, or array jobs of a
+    scheduler) run each spec exactly once between them.
+    """
+    return [s for s in specs if int(s.run_key, 16) % count == index]
 
 
 def resolve(

@@ -30,6 +30,7 @@ class FitResult:
       train_s: wall-clock seconds of the training calls.
       history: ``{step, loss, time, loss_<group>...}`` entries.
       failure: ``None``, or ``{step, group, reason}`` for a non-finite loss or gradient.
+      resumed_from: the step a checkpoint restored (0 for a fresh run).
     """
 
     step_fn: TrainStep
@@ -38,6 +39,7 @@ class FitResult:
     train_s: float
     history: list[dict] = field(default_factory=list)
     failure: dict | None = None
+    resumed_from: int = 0
 
 
 def log_interval(train: TrainConfig) -> int:
@@ -73,6 +75,7 @@ def fit(
     seed: int,
     mesh: Mesh,
     progress: Callable[[int], None] | None = None,
+    checkpointer=None,
 ) -> FitResult:
     """Trains ``model`` on ``dataset`` with the shared step and writes the result back.
 
@@ -84,6 +87,8 @@ def fit(
       seed: run seed.
       mesh: device mesh with a ``data`` axis.
       progress: called with the number of steps done after each logged call.
+      checkpointer: a ``genbench.train.checkpoint.Checkpointer``: the fit starts
+        from its latest checkpoint, if any, and saves every ``checkpoint_every`` steps.
 
     Returns:
       A ``FitResult``; a non-finite loss stops training at the call where it happened.
@@ -100,15 +105,19 @@ def fit(
         seed=seed,
     )
     state = step_fn.init_state(model)
+    history, resumed_from = [], 0
+    if checkpointer is not None:
+        state, resumed_from, history = checkpointer.restore(state)
     compile_s = step_fn.compile(state)
     every = log_interval(train)
-    history, failure, pending = [], None, []
+    failure, pending = None, []
     start = time.perf_counter()
-    for first in range(0, train.steps, train.inner_steps):
+    for first in range(resumed_from, train.steps, train.inner_steps):
         state, out = step_fn(state, first)
         pending.append((first, out))
         done = first + train.inner_steps
-        if done % every == 0 or done == train.steps:
+        saving = checkpointer is not None and done % checkpointer.every == 0
+        if done % every == 0 or done == train.steps or saving:
             # One host sync per logged call; calls in between only queue work on the device.
             firsts = jax.device_get([o["first_nonfinite"] for _, o in pending])
             bad = next((i for i, f in enumerate(firsts) if f >= 0), None)
@@ -122,7 +131,9 @@ def fit(
                 progress(done)
             if failure is not None:
                 break
+        if saving and done < train.steps:
+            checkpointer.maybe_save(done, state, history)
     jax.block_until_ready(state)
     train_s = time.perf_counter() - start
     step_fn.write_back(model, state)
-    return FitResult(step_fn, state, compile_s, train_s, history, failure)
+    return FitResult(step_fn, state, compile_s, train_s, history, failure, resumed_from)
