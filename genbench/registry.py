@@ -281,5 +281,13 @@ register_metric(
         "entropy_source, kl_to_source (datasets with a known density)",
     )
 )
+register_dataset(
+    DatasetEntry(
+        "file",
+        data_configs.FileConfig,
+        "genbench.data.files:file_dataset",
+        "your own .npy or .csv array (--set data.path=FILE [data.sha256=...])",
+    )
+)
 for _path in sorted(_SUITE_DIR.glob("*.toml")):
     register_suite(SuiteEntry(_path.stem, _path))

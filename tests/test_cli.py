@@ -48,6 +48,16 @@ def _file(tmp_path, name, text):
     return str(path)
 
 
+def _bytes(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def _data(path):
+    return ["--set", f"data.path={path}", "--steps", "10"]
+
+
 # Each case: an id, a function of tmp_path giving argv, and a fragment of the one-line error.
 BAD_INPUTS = [
     ("unknown-model", lambda t: ["run", "vea", "ring8"], "unknown model 'vea'; allowed:"),
@@ -102,6 +112,47 @@ BAD_INPUTS = [
         "truncated or corrupt",
     ),
     ("table-format", lambda t: ["table", str(t), "--format", "xlsx"], "invalid choice"),
+    ("data-path-missing", lambda t: ["run", "vae", "file"], "data.path is required"),
+    ("data-file-absent", lambda t: ["run", "vae", "file", *_data(t / "none.csv")], "not exist"),
+    ("data-file-empty", lambda t: ["run", "vae", "file", *_data(_file(t, "e.csv", ""))], "empty"),
+    (
+        "data-not-utf8",
+        lambda t: ["run", "vae", "file", *_data(_bytes(t, "b.csv", b"1,\xff\n"))],
+        "not UTF-8",
+    ),
+    (
+        "data-checksum",
+        lambda t: [
+            "run",
+            "vae",
+            "file",
+            *_data(_file(t, "c.csv", "1,2\n3,4\n")),
+            "--set",
+            "data.sha256=" + "0" * 64,
+        ],
+        "does not match",
+    ),
+    (
+        "data-suffix",
+        lambda t: ["run", "vae", "file", *_data(_file(t, "d.json", "[1]"))],
+        "allowed: .npy, .csv",
+    ),
+    ("shard-syntax", lambda t: ["suite", "smoke", "--shard", "4/4"], "must be I/N"),
+    (
+        "checkpoint-every",
+        lambda t: [
+            "run",
+            "vae",
+            "ring8",
+            "--set",
+            "train.inner_steps=10",
+            "--steps",
+            "20",
+            "--set",
+            "train.checkpoint_every=15",
+        ],
+        "train.checkpoint_every=15",
+    ),
 ]
 
 
@@ -141,6 +192,25 @@ def test_checks_run_before_jax_is_imported(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "fragment"),
+    [
+        ("1,2\n3,x\n", [], "is not a numeric array"),
+        ("0,1\n1,0.5\n1,1\n0,0\n0,1\n", ["--set", "data.kind=binary"], "values other than 0"),
+        ("1,2\n", [], "too few to split"),
+    ],
+    ids=["non-numeric", "not-binary", "one-row"],
+)
+def test_bad_data_file_content_is_bad_input(tmp_path, content, extra, fragment):
+    path = _file(tmp_path, "data.csv", content)
+    done = _genbench(
+        "run", "vae", "file", *_data(path), *extra, "--out", str(tmp_path / "o"), cwd=tmp_path
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and fragment in done.stderr
+    assert not any((tmp_path / "o").iterdir())
 
 
 def test_model_that_cannot_model_the_data_is_bad_input(tmp_path):

@@ -78,3 +78,21 @@ def test_dequantization_of_grey_levels():
     assert not data_view(digits_binary(DigitsConfig()), "binary").dequantized
     with pytest.raises(UsageError, match="cannot model discrete"):
         data_view(grey, "binary")
+
+
+@pytest.mark.parametrize(
+    ("train", "test", "kind", "fragment"),
+    [
+        ([[1.0, 2.0]], np.zeros((1, 2)), "continuous", "numeric numpy array"),
+        (np.zeros(5), np.zeros(5), "continuous", "shape [examples, ...]"),
+        (np.zeros((3, 2)), np.zeros((3, 4)), "continuous", "event shapes differ"),
+        (np.zeros((3, 2)), np.zeros((3, 2)), "pixels", "is not one of"),
+        (np.array([["a", "b"]]), np.zeros((1, 2)), "binary", "numeric numpy array"),
+    ],
+)
+def test_python_api_checks_arrays(train, test, kind, fragment):
+    from genbench.data.base import Dataset
+
+    with pytest.raises(UsageError, match=None) as info:
+        Dataset("mine", train, test, kind)
+    assert fragment in str(info.value)

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genbench.errors import UsageError
+
 Kind = Literal["continuous", "binary", "discrete", "categorical", "sequence"]
 
 
@@ -39,10 +41,7 @@ class Dataset:
     """
 
     def __init__(self, name: str, train: np.ndarray, test: np.ndarray, kind: Kind, levels: int = 0):
-        if train.shape[1:] != test.shape[1:]:
-            raise ValueError(
-                f"{name}: train {train.shape} and test {test.shape} event shapes differ"
-            )
+        _check_arrays(name, train, test, kind, levels)
         self.name = name
         self.train = train
         self.test = test
@@ -66,6 +65,32 @@ class Dataset:
             f"{type(self).__name__}({self.name!r}, kind={self.kind}, "
             f"event_shape={self.event_shape}, train={len(self.train)}, test={len(self.test)})"
         )
+
+
+KINDS = ("continuous", "binary", "discrete", "categorical", "sequence")
+
+
+def _check_arrays(name, train, test, kind, levels) -> None:
+    """Validates the splits given through the Python API (one-line ``UsageError``)."""
+    for split, array in (("train", train), ("test", test)):
+        if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number):
+            raise UsageError(
+                f"dataset {name!r}: {split} must be a numeric numpy array, "
+                f"got {type(array).__name__} {getattr(array, 'dtype', '')}"
+            )
+        if array.ndim < 2 or len(array) == 0:
+            raise UsageError(
+                f"dataset {name!r}: {split} must have shape [examples, ...] with "
+                f"at least one example, got {array.shape}"
+            )
+    if train.shape[1:] != test.shape[1:]:
+        raise UsageError(
+            f"dataset {name!r}: train {train.shape} and test {test.shape} event shapes differ"
+        )
+    if kind not in KINDS:
+        raise UsageError(f"dataset {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if kind == "discrete" and levels < 2:
+        raise UsageError(f"dataset {name!r}: a discrete dataset needs levels >= 2")
 
 
 class Source(Dataset):

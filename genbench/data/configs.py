@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from genbench.data.checks import check_data_file
 from genbench.errors import UsageError
 
 
@@ -69,5 +71,21 @@ class DigitsConfig:
     test_fraction: float = 0.2  # fraction of images in the test split
 
     def validate(self) -> None:
+        if not 0 < self.test_fraction < 1:
+            raise UsageError(f"data.test_fraction={self.test_fraction} must lie in (0, 1)")
+
+
+@dataclass(frozen=True)
+class FileConfig:
+    """Your own data: a ``.npy`` array or a ``.csv`` of numbers, one example per row."""
+
+    path: str = ""  # the .npy or .csv file (required)
+    sha256: str = ""  # expected SHA-256 of the file; empty skips the check
+    kind: Literal["continuous", "binary"] = "continuous"  # what the values are
+    split_seed: int = 0  # seed of the train/test split
+    test_fraction: float = 0.2  # fraction of examples in the test split
+
+    def validate(self) -> None:
+        check_data_file(self.path, self.sha256, (".npy", ".csv"))
         if not 0 < self.test_fraction < 1:
             raise UsageError(f"data.test_fraction={self.test_fraction} must lie in (0, 1)")
