@@ -176,3 +176,63 @@ def test_diverging_run_is_recorded_as_failed_and_the_suite_goes_on(tmp_path):
     assert error["type"] == "NonFiniteError" and error["group"] == "params"
     assert isinstance(error["step"], int) and 0 <= error["step"] < 20
     assert "1 failed" in (out / "table.md").read_text()
+
+
+def test_run_killed_after_a_checkpoint_resumes_to_the_same_metrics(tmp_path):
+    args = [
+        "run",
+        "vae",
+        "ring8",
+        "--steps",
+        "8000",
+        "--set",
+        "train.inner_steps=10",
+        "--set",
+        "train.checkpoint_every=1000",
+        "--set",
+        "eval.nll_k=10",
+        "--set",
+        "eval.iwae_k=2",
+        "--set",
+        "eval.timing_calls=2",
+        "--set",
+        "eval.source_samples=100",
+    ]
+    straight = run_cli(*args, "--out", str(tmp_path / "straight"), cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    out = tmp_path / "killed"
+    argv, env, cwd = genbench(*args, "--out", str(out), cwd=tmp_path)
+    process = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(
+        p.name.isdigit() for p in out.glob(".checkpoints/*/*")
+    ):
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not list(out.glob("*.json")), "the run finished before it could be killed"
+    resumed = run_cli(*args, "--out", str(out), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    (a,) = read_records([tmp_path / "straight"])
+    (b,) = read_records([out])
+    assert b["resumed_from_step"] >= 1000
+    assert a["metrics"] == b["metrics"]
+    assert not list(out.glob(".checkpoints/*/*")), "checkpoints are removed after the fit"
+
+
+def test_an_exception_inside_a_run_is_recorded(monkeypatch):
+    from genbench import runner
+    from genbench.spec import resolve
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluation exploded\nsecond line")
+
+    monkeypatch.setattr(runner, "evaluate", broken)
+    spec = resolve("vae", "ring8", overrides={"train.steps": 10, "train.inner_steps": 5})
+    record = runner.run(spec, devices=jax.devices()[:1])
+    validate_record(record)
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "RuntimeError"
+    assert record["error"]["message"] == "evaluation exploded"
