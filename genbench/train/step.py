@@ -135,7 +135,7 @@ class TrainStep:
                 group_losses, group_metrics = model.loss(batch, rng)
                 return group_losses[group], (group_losses, group_metrics, self._split_rest(model))
 
-            (loss, (all_losses, metrics, new_rest)), grads = jax.value_and_grad(
+            (loss, (_, metrics, new_rest)), grads = jax.value_and_grad(
                 group_loss, has_aux=True
             )(params[group])
             updates, new_opt[group] = self.optimizers[group].update(
