@@ -135,9 +135,9 @@ class TrainStep:
                 group_losses, group_metrics = model.loss(batch, rng)
                 return group_losses[group], (group_losses, group_metrics, self._split_rest(model))
 
-            (loss, (_, metrics, new_rest)), grads = jax.value_and_grad(
-                group_loss, has_aux=True
-            )(params[group])
+            (loss, (_, metrics, new_rest)), grads = jax.value_and_grad(group_loss, has_aux=True)(
+                params[group]
+            )
             updates, new_opt[group] = self.optimizers[group].update(
                 grads, opt[group], params[group]
             )
