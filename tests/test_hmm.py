@@ -147,3 +147,37 @@ def test_samples_follow_the_chain():
     np.add.at(counts, (states[:, :-1], states[:, 1:]), 1)
     np.testing.assert_allclose(counts / counts.sum(1, keepdims=True), A, atol=0.02)
     assert obs.shape == (500, 200) and int(obs.max()) < 3
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda a: {**a, "observations": a["observations"] + 4}, "observations holds symbols"),
+        (lambda a: {**a, "observations": a["observations"] * 1.0}, "must be integer symbols"),
+        (lambda a: {**a, "lengths": np.array([4, 9])}, "lengths must lie in [1, 8]"),
+        (lambda a: {**a, "lengths": np.array([4])}, "lengths has shape"),
+        (lambda a: {**a, "initial_probs": np.zeros(0)}, "K >= 1"),
+        (lambda a: {**a, "transition_matrix": a["transition_matrix"] * 2}, "transition_matrix"),
+    ],
+)
+def test_bad_arguments_raise_value_errors_naming_them(change, fragment):
+    pi, A, B = random_hmm(0, 3, 4)
+    args = {
+        "initial_probs": pi,
+        "transition_matrix": A,
+        "emission_probs": B,
+        "observations": np.random.default_rng(0).integers(0, 4, (2, 8)),
+        "lengths": None,
+    }
+    with pytest.raises(ValueError, match=None) as info:
+        hmm.categorical_log_likelihood(**change(args))
+    assert fragment in str(info.value)
+    with pytest.raises(ValueError, match="lengths"):
+        hmm.forward(pi, A, np.zeros((2, 8, 3)), np.array([0, 3]))
+
+
+def test_checks_are_skipped_under_the_callers_jit():
+    pi, A, B = random_hmm(0, 2, 3)
+    obs = np.random.default_rng(0).integers(0, 3, (4, 5))
+    value = jax.jit(hmm.categorical_log_likelihood)(pi, A, B, obs)
+    assert value.shape == (4,)

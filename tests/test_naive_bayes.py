@@ -67,3 +67,15 @@ def test_fixed_class_prior_is_used():
     prior = np.array([0.1, 0.2, 0.3, 0.4])
     params = nb.bernoulli_fit(x, y, 4, class_prior=prior)
     np.testing.assert_allclose(np.exp(params.log_prior), prior, rtol=1e-6)
+
+
+def test_bad_arguments_raise_value_errors_naming_them():
+    x, y = labelled(0)
+    with pytest.raises(ValueError, match="x must be binary"):
+        nb.bernoulli_fit(x * 2, y, 4)
+    with pytest.raises(ValueError, match=r"y holds symbols outside \[0, 3\)"):
+        nb.bernoulli_fit(x, y, 3)
+    with pytest.raises(ValueError, match="num_classes=0"):
+        nb.bernoulli_fit(x, y, 0)
+    with pytest.raises(ValueError, match="x holds symbols"):
+        nb.categorical_fit(x.astype(int) + 5, y, 4, 5)

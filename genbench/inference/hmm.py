@@ -23,18 +23,34 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from genbench.errors import UsageError
+from genbench.inference import checks
+
 
 def _arrays(*arrays):
     return tuple(jnp.asarray(a) for a in arrays)
 
 
-def _flatten(log_likelihoods: jax.Array, lengths):
+def _check_model(initial_probs, transition_matrix, log_likelihoods, lengths):
+    checks.check_probabilities("initial_probs", initial_probs)
+    checks.check_probabilities("transition_matrix", transition_matrix)
+    checks.check_lengths("lengths", lengths, log_likelihoods.shape[:-2], log_likelihoods.shape[-2])
+
+
+def _flatten(log_likelihoods: jax.Array, lengths, initial_probs, transition_matrix):
+    _check_model_shapes(log_likelihoods)
+    _check_model(initial_probs, transition_matrix, log_likelihoods, lengths)
     batch_shape = log_likelihoods.shape[:-2]
     num_steps, num_states = log_likelihoods.shape[-2:]
     flat = log_likelihoods.reshape(-1, num_steps, num_states)
     if lengths is None:
         lengths = jnp.full(flat.shape[0], num_steps, jnp.int32)
     return batch_shape, flat, jnp.reshape(jnp.asarray(lengths, jnp.int32), (-1,))
+
+
+def _check_model_shapes(log_likelihoods):
+    if log_likelihoods.ndim < 2:
+        raise UsageError(f"log_likelihoods must be [..., T, K], got shape {log_likelihoods.shape}")
 
 
 def _scaled_forward(pi, A, lik, shift, lengths):
@@ -83,7 +99,9 @@ def forward(initial_probs, transition_matrix, log_likelihoods, lengths=None):
     initial_probs, transition_matrix, log_likelihoods = _arrays(
         initial_probs, transition_matrix, log_likelihoods
     )
-    batch_shape, flat, lengths = _flatten(log_likelihoods, lengths)
+    batch_shape, flat, lengths = _flatten(
+        log_likelihoods, lengths, initial_probs, transition_matrix
+    )
     lik, shift = _shifted(flat)
     log_marginal, filtered, _ = _scaled_forward(
         initial_probs, transition_matrix, lik, shift, lengths
@@ -121,7 +139,9 @@ def backward(initial_probs, transition_matrix, log_likelihoods, lengths=None):
     initial_probs, transition_matrix, log_likelihoods = _arrays(
         initial_probs, transition_matrix, log_likelihoods
     )
-    batch_shape, flat, lengths = _flatten(log_likelihoods, lengths)
+    batch_shape, flat, lengths = _flatten(
+        log_likelihoods, lengths, initial_probs, transition_matrix
+    )
     lik, shift = _shifted(flat)
     _, _, norms = _scaled_forward(initial_probs, transition_matrix, lik, shift, lengths)
     betas = _scaled_backward(transition_matrix, lik, norms, lengths)
@@ -140,7 +160,9 @@ def smoother(initial_probs, transition_matrix, log_likelihoods, lengths=None):
     initial_probs, transition_matrix, log_likelihoods = _arrays(
         initial_probs, transition_matrix, log_likelihoods
     )
-    batch_shape, flat, lengths = _flatten(log_likelihoods, lengths)
+    batch_shape, flat, lengths = _flatten(
+        log_likelihoods, lengths, initial_probs, transition_matrix
+    )
     K = flat.shape[-1]
     lik, shift = _shifted(flat)
     log_marginal, filtered, norms = _scaled_forward(
@@ -164,7 +186,9 @@ def viterbi(initial_probs, transition_matrix, log_likelihoods, lengths=None):
     initial_probs, transition_matrix, log_likelihoods = _arrays(
         initial_probs, transition_matrix, log_likelihoods
     )
-    batch_shape, flat, lengths = _flatten(log_likelihoods, lengths)
+    batch_shape, flat, lengths = _flatten(
+        log_likelihoods, lengths, initial_probs, transition_matrix
+    )
     num_steps, K = flat.shape[1:]
     log_A = jnp.log(transition_matrix)
     identity = jnp.broadcast_to(jnp.arange(K), (flat.shape[0], K))
@@ -211,6 +235,11 @@ def categorical_log_likelihood(
     initial_probs, transition_matrix, emission_probs, observations = _arrays(
         initial_probs, transition_matrix, emission_probs, observations
     )
+    checks.check_probabilities("initial_probs", initial_probs)
+    checks.check_probabilities("transition_matrix", transition_matrix)
+    checks.check_probabilities("emission_probs", emission_probs)
+    checks.check_symbols("observations", observations, emission_probs.shape[-1])
+    checks.check_lengths("lengths", lengths, observations.shape[:-1], observations.shape[-1])
     batch_shape, num_steps = observations.shape[:-1], observations.shape[-1]
     obs = observations.reshape(-1, num_steps)
     lengths = (

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from genbench.inference import checks
+
 
 class BernoulliParams(NamedTuple):
     """log p(y) ``[C]``, log theta and log(1 - theta) ``[C, D]``."""
@@ -70,6 +72,8 @@ def bernoulli_fit(x, y, num_classes: int, alpha: float = 1.0, class_prior=None) 
     Returns:
       ``BernoulliParams``.
     """
+    checks.check_binary("x", x)
+    checks.check_labels("y", y, num_classes)
     onehot = _class_counts(y, num_classes, jnp.float32)
     n_class = jnp.sum(onehot, axis=0)  # [C]
     ones = onehot.T @ jnp.asarray(x, jnp.float32)  # [C, D]: n_cd
@@ -83,6 +87,7 @@ def bernoulli_log_joint(params: BernoulliParams, x) -> jax.Array:
     Written as log p(y) + sum_d log(1 - theta) + x @ (log theta - log(1 - theta))^T:
     one matrix product with C output columns.
     """
+    checks.check_binary("x", x)
     x = jnp.asarray(x, jnp.float32)
     base = params.log_prior + jnp.sum(params.log_1mp, axis=1)
     return base + x @ (params.log_p - params.log_1mp).T
@@ -92,6 +97,8 @@ def categorical_fit(
     x, y, num_classes: int, num_values: int, alpha: float = 1.0, class_prior=None
 ) -> CategoricalParams:
     """Categorical naive Bayes from integer features ``x [N, D]`` in [0, num_values)."""
+    checks.check_symbols("x", x, num_values)
+    checks.check_labels("y", y, num_classes)
     onehot = _class_counts(y, num_classes, jnp.float32)
     n_class = jnp.sum(onehot, axis=0)
     values = jax.nn.one_hot(x, num_values, dtype=jnp.float32)  # [N, D, M]
@@ -111,6 +118,7 @@ def gaussian_fit(
     x, y, num_classes: int, var_smoothing: float = 1e-9, class_prior=None
 ) -> GaussianParams:
     """Gaussian naive Bayes: per-class means and (smoothed) variances of ``x [N, D]``."""
+    checks.check_labels("y", y, num_classes)
     x = jnp.asarray(x, jnp.float32)
     onehot = _class_counts(y, num_classes, jnp.float32)
     n_class = jnp.sum(onehot, axis=0)
