@@ -15,7 +15,7 @@ from genbench.errors import UsageError
 from genbench.results.records import check_writable
 from genbench.spec import load_suite, parse_shard, resolve, shard
 
-SUMMARY_METRICS = ("nll", "elbo", "kl_to_source", "recon_bce", "recon_mse")
+SUMMARY_METRICS = ("nll", "elbo", "kl_to_source", "accuracy", "recon_bce", "recon_mse")
 
 
 class _Parser(argparse.ArgumentParser):

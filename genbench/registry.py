@@ -227,6 +227,16 @@ register_model(
     )
 )
 
+register_model(
+    ModelEntry(
+        name="naive_bayes",
+        config=model_configs.NaiveBayesConfig,
+        factory="genbench.models.naive_bayes:build",
+        description="naive Bayes (Bernoulli features): closed-form or gradient fit",
+        defaults={"train.fit": "exact"},
+    )
+)
+
 _SOURCES = "genbench.data.sources"
 register_dataset(
     DatasetEntry("ring8", data_configs.Ring8Config, f"{_SOURCES}:ring8", "8 Gaussians on a circle")
@@ -276,9 +286,24 @@ register_metric(
 )
 register_metric(
     MetricEntry(
+        "classification",
+        "genbench.metrics.classification:classification_metrics",
+        "accuracy (models with a class-conditional log_joint, labelled data)",
+    )
+)
+register_metric(
+    MetricEntry(
         "source",
         "genbench.metrics.divergence:source_metrics",
         "entropy_source, kl_to_source (datasets with a known density)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "naive_bayes_source",
+        data_configs.NaiveBayesSourceConfig,
+        "genbench.data.naive_bayes_source:naive_bayes_source",
+        "random naive-Bayes source, C=10, D=64 binary features (labelled)",
     )
 )
 register_dataset(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from genbench.data.view import data_view
 from genbench.errors import UsageError
 from genbench.metrics.batching import test_examples
 from genbench.metrics.evaluate import evaluate, primary_eval_fn
-from genbench.metrics.throughput import throughput_metrics
+from genbench.metrics.throughput import exact_fit_throughput, throughput_metrics
 from genbench.results.records import SCHEMA_VERSION, new_run_id, write_record
 from genbench.runtime import environment, is_writer
 from genbench.spec import RunSpec
@@ -45,6 +46,23 @@ def _check_fit(model, how: str, name: str) -> None:
         raise UsageError(
             f"model {name!r} cannot fit with train.fit={how}; allowed: {', '.join(can)}"
         )
+
+
+def fit_exact(model, dataset) -> float:
+    """Fits ``model`` in closed form (``model.fit_exact(dataset)``); returns the seconds."""
+    start = time.perf_counter()
+    model.fit_exact(dataset)
+    jax.block_until_ready(nnx.state(model))
+    return time.perf_counter() - start
+
+
+def _non_finite_error(failure: dict) -> dict:
+    return {
+        "type": "NonFiniteError",
+        "message": f"{failure['reason']} at step {failure['step']} (group {failure['group']})",
+        "step": failure["step"],
+        "group": failure["group"],
+    }
 
 
 def new_record(spec: RunSpec) -> dict:
@@ -102,33 +120,31 @@ def run(
             cfg.train.checkpoint_keep,
         )
     try:
-        result = fit(
-            model, dataset, view.transform, cfg.train, spec.seed, mesh, progress, checkpointer
-        )
-        if checkpointer is not None:
-            checkpointer.close(remove=True)
-        record["history"] = result.history
-        record["resumed_from_step"] = result.resumed_from
-        if result.failure is not None:
-            record["status"] = "failed"
-            record["error"] = {
-                "type": "NonFiniteError",
-                "message": f"{result.failure['reason']} at step {result.failure['step']} "
-                f"(group {result.failure['group']})",
-                "step": result.failure["step"],
-                "group": result.failure["group"],
-            }
-            return record
+        if cfg.train.fit == "exact":
+            fit_s = fit_exact(model, dataset)
+        else:
+            result = fit(
+                model, dataset, view.transform, cfg.train, spec.seed, mesh, progress, checkpointer
+            )
+            if checkpointer is not None:
+                checkpointer.close(remove=True)
+            record["history"] = result.history
+            record["resumed_from_step"] = result.resumed_from
+            if result.failure is not None:
+                record["status"] = "failed"
+                record["error"] = _non_finite_error(result.failure)
+                return record
         metrics, estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
         record["metrics"], record["estimators"] = metrics, estimators
-        record["throughput"] = throughput_metrics(
-            model,
-            result,
-            cfg.train,
-            cfg.eval,
-            test_examples(dataset, cfg.eval),
-            primary_eval_fn(model, view),
-        )
+        eval_fn, eval_data = primary_eval_fn(model, view), test_examples(dataset, cfg.eval)
+        if cfg.train.fit == "exact":
+            record["throughput"] = exact_fit_throughput(
+                model, fit_s, len(dataset.train), cfg.eval, eval_data, eval_fn
+            )
+        else:
+            record["throughput"] = throughput_metrics(
+                model, result, cfg.train, cfg.eval, eval_data, eval_fn
+            )
     except UsageError:
         raise
     except Exception as error:  # a failing run is recorded, and a suite goes on

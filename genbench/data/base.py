@@ -38,15 +38,34 @@ class Dataset:
       test: host array ``[N_test, *event_shape]``.
       kind: what the values are (see the module docstring).
       levels: number of distinct values of a ``discrete`` dataset.
+      train_labels, test_labels: optional integer class labels ``[N]``.
+      num_classes: number of classes of a labelled dataset.
     """
 
-    def __init__(self, name: str, train: np.ndarray, test: np.ndarray, kind: Kind, levels: int = 0):
+    def __init__(
+        self,
+        name: str,
+        train: np.ndarray,
+        test: np.ndarray,
+        kind: Kind,
+        levels: int = 0,
+        train_labels=None,
+        test_labels=None,
+        num_classes: int = 0,
+    ):
         _check_arrays(name, train, test, kind, levels)
+        _check_labels(name, train, train_labels, test, test_labels, num_classes)
         self.name = name
         self.train = train
         self.test = test
         self.kind = kind
         self.levels = levels
+        self.train_labels, self.test_labels = train_labels, test_labels
+        self.num_classes = num_classes
+
+    @property
+    def labelled(self) -> bool:
+        return self.train_labels is not None
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -91,6 +110,17 @@ def _check_arrays(name, train, test, kind, levels) -> None:
         raise UsageError(f"dataset {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
     if kind == "discrete" and levels < 2:
         raise UsageError(f"dataset {name!r}: a discrete dataset needs levels >= 2")
+
+
+def _check_labels(name, train, train_labels, test, test_labels, num_classes) -> None:
+    if train_labels is None and test_labels is None:
+        return
+    for split, x, y in (("train", train, train_labels), ("test", test, test_labels)):
+        y = np.asarray(y) if y is not None else None
+        if y is None or y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
+            raise UsageError(f"dataset {name!r}: {split}_labels must be integers [{len(x)}]")
+        if y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise UsageError(f"dataset {name!r}: {split}_labels must lie in [0, {num_classes})")
 
 
 class Source(Dataset):

@@ -89,3 +89,19 @@ class FileConfig:
         check_data_file(self.path, self.sha256, (".npy", ".csv"))
         if not 0 < self.test_fraction < 1:
             raise UsageError(f"data.test_fraction={self.test_fraction} must lie in (0, 1)")
+
+
+@dataclass(frozen=True)
+class NaiveBayesSourceConfig:
+    """A random naive-Bayes source: class prior ~ Dirichlet(1), features ~ Beta(0.5, 0.5)."""
+
+    num_classes: int = 10  # C
+    num_features: int = 64  # D binary features
+    source_seed: int = 0  # seed of the source's parameters (the same for every run seed)
+    n_train: int = 50_000  # size of the fixed training set
+    n_test: int = 5000  # size of the fixed test set
+
+    def validate(self) -> None:
+        _check_sizes(self.n_train, self.n_test)
+        if self.num_classes < 1 or self.num_features < 1:
+            raise UsageError("data.num_classes and data.num_features must be >= 1")

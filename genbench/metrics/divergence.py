@@ -32,6 +32,8 @@ def source_metrics(model, source, view, eval_cfg, rng: jax.Array):
     entropy = source.entropy(k_ent)
     metrics = {"entropy_source": entropy.value, "entropy_source_se": entropy.se}
     estimators = {"entropy_source": "closed_form" if entropy.se == 0 else "monte_carlo"}
+    if hasattr(source, "log_joint_prob") and hasattr(model, "log_joint"):
+        return _joint_kl(model, source, eval_cfg, k_x, k_q, metrics, estimators)
     if hasattr(model, "log_prob"):
         fn, estimator = (lambda m, x, r: m.log_prob(x)), "exact"
     elif hasattr(model, "iwae_bound"):
@@ -44,4 +46,16 @@ def source_metrics(model, source, view, eval_cfg, rng: jax.Array):
     log_q = ModelFunction(model, fn, eval_cfg.batch_size).map(x.reshape(len(x), -1), k_q)
     metrics["kl_to_source"], metrics["kl_to_source_se"] = mean_and_se(log_p - log_q)
     estimators["kl_to_source"] = estimator
+    return metrics, estimators
+
+
+def _joint_kl(model, source, eval_cfg, k_x, k_q, metrics, estimators):
+    """kl_to_source over the joint p(x, y) of a labelled source and a class-conditional model."""
+    x, y = source.sample_labelled(k_x, eval_cfg.source_samples)
+    log_p = np.asarray(jax.jit(source.log_joint_prob)(x, y))
+    joint = ModelFunction(model, lambda m, xs, r: m.log_joint(xs), eval_cfg.batch_size)
+    log_q_all = joint.map(np.asarray(x), k_q)
+    log_q = np.take_along_axis(log_q_all, np.asarray(y)[:, None], axis=1)[:, 0]
+    metrics["kl_to_source"], metrics["kl_to_source_se"] = mean_and_se(log_p - log_q)
+    estimators["kl_to_source"] = "exact"
     return metrics, estimators

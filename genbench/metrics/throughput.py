@@ -114,3 +114,19 @@ def throughput_metrics(
     out["hfu"] = flops_step / step_s / peak if flops_step and peak else None
     out["peak_memory_bytes"] = peak_memory_bytes(fit_result.step_fn)
     return out
+
+
+def exact_fit_throughput(
+    model, fit_s: float, num_train: int, eval_cfg, eval_data, eval_fn
+) -> dict[str, float | None]:
+    """Throughput of a closed-form fit: ``fit_s``, training examples/s, evaluation examples/s."""
+    out: dict[str, float | None] = {
+        "fit_s": fit_s,
+        "train_examples_per_s": num_train / fit_s if fit_s > 0 else None,
+    }
+    if eval_fn is not None:
+        per_example = eval_seconds_per_example(
+            model, eval_data, eval_fn, eval_cfg.batch_size, eval_cfg.timing_calls
+        )
+        out["eval_examples_per_s"] = 1.0 / per_example
+    return out

@@ -51,3 +51,15 @@ class AutoencoderConfig:
             raise UsageError(f"model.noise={self.noise} needs model.noise_level > 0")
         if not 0 <= self.code_momentum < 1:
             raise UsageError("model.code_momentum must lie in [0, 1)")
+
+
+@dataclass(frozen=True)
+class NaiveBayesConfig:
+    """Naive Bayes over binary features (categorical and Gaussian features: next)."""
+
+    features: Literal["bernoulli"] = "bernoulli"  # feature distribution
+    alpha: float = 1.0  # Beta(alpha, alpha) pseudo-count of the closed-form fit (scikit-learn's)
+
+    def validate(self) -> None:
+        if self.alpha < 0:
+            raise UsageError(f"model.alpha={self.alpha} must be >= 0")

@@ -27,7 +27,7 @@ class ArrayFeeder:
     """Batches of a device-resident array, one permutation per epoch, last partial batch dropped.
 
     Args:
-      data: host array ``[N, ...]``.
+      data: host array ``[N, ...]``, or a tuple of them (features, labels) with one N.
       batch_size: examples per step.
       inner_steps: steps per compiled call.
       seed: run seed (the permutation of epoch e uses fold_in(key(seed), e)).
@@ -35,7 +35,7 @@ class ArrayFeeder:
     """
 
     def __init__(self, data: np.ndarray, batch_size: int, inner_steps: int, seed: int, mesh: Mesh):
-        n = len(data)
+        n = len(jax.tree.leaves(data)[0])
         if n < batch_size:
             raise UsageError(f"train.batch_size={batch_size} exceeds the {n} training examples")
         self.batch_size = batch_size
@@ -43,7 +43,7 @@ class ArrayFeeder:
         # A call of inner_steps steps starting anywhere touches at most this many epochs.
         self.epochs_per_call = math.ceil((inner_steps - 1) / self.steps_per_epoch) + 1
         self._sharding = replicated(mesh)
-        self.data = jax.device_put(np.asarray(data, np.float32), self._sharding)
+        self.data = jax.device_put(data, self._sharding)
         self._key = jax.random.fold_in(jax.random.key(seed), 0x0DA7A)
         self._permute = jax.jit(
             lambda epoch: jax.random.permutation(jax.random.fold_in(self._key, epoch), n),
@@ -71,7 +71,7 @@ class ArrayFeeder:
         epoch, position = jnp.divmod(step, self.steps_per_epoch)
         order = perms[epoch - base]
         idx = jax.lax.dynamic_slice_in_dim(order, position * self.batch_size, self.batch_size)
-        return jnp.take(data, idx, axis=0)
+        return jax.tree.map(lambda array: jnp.take(array, idx, axis=0), data)
 
 
 class SourceFeeder:
@@ -93,8 +93,19 @@ class SourceFeeder:
         return self.source.sample(rng, self.batch_size)
 
 
-def make_feeder(dataset, batch_size: int, inner_steps: int, seed: int, mesh: Mesh):
-    """A ``SourceFeeder`` for sources with fresh sampling, an ``ArrayFeeder`` otherwise."""
+def make_feeder(
+    dataset, batch_size: int, inner_steps: int, seed: int, mesh: Mesh, with_labels: bool = False
+):
+    """A ``SourceFeeder`` for sources with fresh sampling, an ``ArrayFeeder`` otherwise.
+
+    With ``with_labels`` (a model that declares ``uses_labels``), batches are
+    ``(features, labels)`` tuples.
+    """
     if getattr(dataset, "fresh", False):
         return SourceFeeder(dataset, batch_size)
-    return ArrayFeeder(dataset.train, batch_size, inner_steps, seed, mesh)
+    data = np.asarray(dataset.train, np.float32)
+    if with_labels:
+        if not getattr(dataset, "labelled", False):
+            raise UsageError(f"the model needs labels; dataset {dataset.name!r} has none")
+        data = (data, np.asarray(dataset.train_labels, np.int32))
+    return ArrayFeeder(data, batch_size, inner_steps, seed, mesh)

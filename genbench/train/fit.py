@@ -93,7 +93,8 @@ def fit(
     Returns:
       A ``FitResult``; a non-finite loss stops training at the call where it happened.
     """
-    feeder = make_feeder(dataset, train.batch_size, train.inner_steps, seed, mesh)
+    with_labels = getattr(model, "uses_labels", False)
+    feeder = make_feeder(dataset, train.batch_size, train.inner_steps, seed, mesh, with_labels)
     optimizers = {g: make_optimizer(train, g) for g in param_groups(model)}
     step_fn = TrainStep(
         model,

@@ -149,7 +149,10 @@ class TrainStep:
         key = jax.random.fold_in(self.base_key, step)
         k_data, k_view, k_model = jax.random.split(key, 3)
         batch = self.feeder.batch(data, inputs, step, k_data)
-        batch = self.transform(batch, k_view)
+        if isinstance(batch, tuple):  # (features, labels): the view applies to the features
+            batch = (self.transform(batch[0], k_view), *batch[1:])
+        else:
+            batch = self.transform(batch, k_view)
         batch = jax.lax.with_sharding_constraint(batch, batch_sharded(self.mesh))
         params, rest, opt = state["params"], state["rest"], state["opt"]
         losses, grad_finite, metrics = {}, {}, {}
