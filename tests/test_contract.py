@@ -43,8 +43,8 @@ def compatible(model, preset):
     """(spec, dataset, model) for every contract dataset this model can model."""
     for name in DATASETS:
         spec = small_spec(model, preset, name)
-        dataset, module = build(spec)
         try:
+            dataset, module = build(spec)
             data_view(dataset, module.input_kind)
         except UsageError:
             continue
