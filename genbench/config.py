@@ -49,6 +49,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay, >= 2-D parameters only (nanoGPT)
     grad_clip: float = 0.0  # global gradient-norm clip; 0 disables it
     fit: Literal["gradient", "exact", "em"] = "gradient"  # how the model is fitted
+    restarts: int = 1  # EM: independent initialisations; the best training likelihood wins
     checkpoint_every: int = 0  # steps between checkpoints (multiple of inner_steps); 0: none
     checkpoint_keep: int = 2  # latest checkpoints kept on disk
     log_every: int = 0  # steps between history entries; 0 means about 50 entries per run
@@ -63,7 +64,8 @@ class EvalConfig:
     max_examples: int = 0  # cap on test examples evaluated; 0 = the whole test split
     iwae_k: tuple[int, ...] = (10, 100)  # importance samples of the reported IWAE bounds
     nll_k: int = 1000  # importance samples of the IWAE NLL estimate (5000 in papers)
-    source_samples: int = 2000  # fresh source samples for kl_to_source
+    source_samples: int = 2000  # fresh source samples (sequences) for kl_to_source
+    source_steps: int = 1000  # length of the fresh sequences for kl_rate_to_source
     timing_calls: int = 20  # timed calls for step_ms (median, after warm-up)
 
 
@@ -213,6 +215,7 @@ def validate(config: RunConfig) -> None:
     positive = {"train.steps": t.steps, "train.batch_size": t.batch_size}
     positive |= {"train.inner_steps": t.inner_steps, "eval.batch_size": config.eval.batch_size}
     positive |= {"eval.nll_k": config.eval.nll_k, "eval.timing_calls": config.eval.timing_calls}
+    positive |= {"train.restarts": t.restarts, "eval.source_steps": config.eval.source_steps}
     for path, value in positive.items():
         if value < 1:
             raise UsageError(f"{path}={value} must be >= 1")

@@ -237,6 +237,16 @@ register_model(
     )
 )
 
+register_model(
+    ModelEntry(
+        name="hmm",
+        config=model_configs.HMMConfig,
+        factory="genbench.models.hmm:build",
+        description="hidden Markov model, categorical emissions: EM or gradient fit",
+        defaults={"train.fit": "em", "train.steps": 100, "train.restarts": 5},
+    )
+)
+
 _SOURCES = "genbench.data.sources"
 register_dataset(
     DatasetEntry("ring8", data_configs.Ring8Config, f"{_SOURCES}:ring8", "8 Gaussians on a circle")
@@ -304,6 +314,22 @@ register_dataset(
         data_configs.NaiveBayesSourceConfig,
         "genbench.data.naive_bayes_source:naive_bayes_source",
         "random naive-Bayes source, C=10, D=64 binary features (labelled)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "casino",
+        data_configs.CasinoConfig,
+        "genbench.data.hmm_sources:casino",
+        "the occasionally dishonest casino HMM (2 states, 6 symbols)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "hmm_random",
+        data_configs.RandomHMMConfig,
+        "genbench.data.hmm_sources:random_hmm",
+        "a random categorical HMM source (K states, M symbols)",
     )
 )
 register_dataset(

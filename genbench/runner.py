@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from genbench import registry
@@ -30,9 +32,52 @@ from genbench.train.mesh import data_mesh
 def build(spec: RunSpec):
     """The dataset and the freshly initialised model of ``spec`` (model init from the seed)."""
     dataset = registry.resolve_factory(registry.get_dataset(spec.dataset).factory)(spec.config.data)
+    return dataset, build_model(spec, dataset, spec.seed)
+
+
+def build_model(spec: RunSpec, dataset, seed: int):
+    """A freshly initialised model of ``spec`` for ``dataset``, from ``seed``."""
     factory = registry.resolve_factory(registry.get_model(spec.model).factory)
-    model = factory(spec.config, dataset, nnx.Rngs(spec.seed))
-    return dataset, model
+    return factory(spec.config, dataset, nnx.Rngs(seed))
+
+
+def fit_em(spec: RunSpec, dataset, model, progress=None):
+    """Baum-Welch style fitting: ``train.steps`` ``em_step`` calls per restart; the best
+    final training log-likelihood of ``train.restarts`` initialisations wins.
+
+    Returns:
+      ``(seconds, history, failure)``; the history (of the best restart) holds
+      the negative log-likelihood per symbol before each iteration.
+    """
+    train = spec.config.train
+    data = dataset.train
+    per = data.size  # symbols: the history is in nats per step
+    start, best = time.perf_counter(), None
+    for restart in range(train.restarts):
+        candidate = (
+            model if restart == 0 else build_model(spec, dataset, spec.seed * 7919 + restart)
+        )
+        history = []
+        for iteration in range(train.steps):
+            log_lik = float(candidate.em_step(data))
+            history.append(
+                {
+                    "step": iteration,
+                    "loss": -log_lik / per,
+                    "time": round(time.perf_counter() - start, 4),
+                    "restart": restart,
+                }
+            )
+            if not np.isfinite(log_lik):
+                failure = {"step": iteration, "group": "params", "reason": "non-finite likelihood"}
+                return time.perf_counter() - start, history, failure
+        final = float(jnp.sum(candidate.log_prob(jnp.asarray(data))))
+        if best is None or final > best[0]:
+            best = (final, candidate, history)
+        if progress is not None:
+            progress(train.steps * (restart + 1) // train.restarts)
+    nnx.update(model, nnx.state(best[1]))
+    return time.perf_counter() - start, best[2], None
 
 
 def _check_fit(model, how: str, name: str) -> None:
@@ -122,6 +167,12 @@ def run(
     try:
         if cfg.train.fit == "exact":
             fit_s = fit_exact(model, dataset)
+        elif cfg.train.fit == "em":
+            fit_s, record["history"], failure = fit_em(spec, dataset, model, progress)
+            if failure is not None:
+                record["status"] = "failed"
+                record["error"] = _non_finite_error(failure)
+                return record
         else:
             result = fit(
                 model, dataset, view.transform, cfg.train, spec.seed, mesh, progress, checkpointer
@@ -137,7 +188,7 @@ def run(
         metrics, estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
         record["metrics"], record["estimators"] = metrics, estimators
         eval_fn, eval_data = primary_eval_fn(model, view), test_examples(dataset, cfg.eval)
-        if cfg.train.fit == "exact":
+        if cfg.train.fit in ("exact", "em"):
             record["throughput"] = exact_fit_throughput(
                 model, fit_s, len(dataset.train), cfg.eval, eval_data, eval_fn
             )

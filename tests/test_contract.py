@@ -14,7 +14,7 @@ from genbench.runner import build, run
 from genbench.spec import resolve
 from genbench.train.step import param_groups
 
-DATASETS = ("digits_binary", "digits", "ring8")
+DATASETS = ("digits_binary", "digits", "ring8", "casino")
 CASES = [
     (model, preset)
     for model, entry in sorted(registry.models().items())

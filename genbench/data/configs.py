@@ -105,3 +105,34 @@ class NaiveBayesSourceConfig:
         _check_sizes(self.n_train, self.n_test)
         if self.num_classes < 1 or self.num_features < 1:
             raise UsageError("data.num_classes and data.num_features must be >= 1")
+
+
+@dataclass(frozen=True)
+class CasinoConfig:
+    """The occasionally dishonest casino (Durbin et al. 1998): a fair and a loaded die."""
+
+    num_sequences: int = 5  # training sequences
+    num_steps: int = 5000  # rolls per training sequence
+    n_test: int = 50  # test sequences (of num_steps rolls)
+    source_seed: int = 0  # seed of the fixed splits
+
+    def validate(self) -> None:
+        _check_sizes(self.num_sequences, self.n_test)
+        if self.num_steps < 2:
+            raise UsageError(f"data.num_steps={self.num_steps} must be >= 2")
+
+
+@dataclass(frozen=True)
+class RandomHMMConfig(CasinoConfig):
+    """A random categorical HMM source: rows of A and B ~ Dirichlet(concentration)."""
+
+    num_states: int = 4  # K
+    num_symbols: int = 8  # M
+    concentration: float = 0.5  # Dirichlet concentration of the rows of A and B
+    num_sequences: int = 200  # training sequences
+    num_steps: int = 100  # steps per sequence
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_states < 1 or self.num_symbols < 1 or self.concentration <= 0:
+            raise UsageError("data.num_states, data.num_symbols >= 1 and data.concentration > 0")

@@ -72,7 +72,14 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
             name = f"nll_iwae_k{eval_cfg.nll_k}"
             metrics["nll"], metrics["nll_se"] = metrics[name], metrics[f"{name}_se"]
             estimators["nll"] = estimators[name]
-    if "nll" in metrics:
+    if "nll" in metrics and dataset.kind == "sequence":
+        # Sequences: nats and bits per token (step), not per sequence.
+        steps = data.shape[1]
+        for name in [k for k in metrics if k.startswith(("nll", "elbo", "iwae_bound"))]:
+            metrics[name] /= steps
+        metrics["bits_per_token"] = metrics["nll"] / math.log(2)
+        estimators["bits_per_token"] = estimators["nll"]
+    elif "nll" in metrics:
         metrics["bits_per_dim"] = metrics["nll"] / (dim * math.log(2))
         estimators["bits_per_dim"] = estimators["nll"]
     return metrics, estimators

@@ -63,3 +63,15 @@ class NaiveBayesConfig:
     def validate(self) -> None:
         if self.alpha < 0:
             raise UsageError(f"model.alpha={self.alpha} must be >= 0")
+
+
+@dataclass(frozen=True)
+class HMMConfig:
+    """Hidden Markov model with categorical emissions (Gaussian emissions: next)."""
+
+    num_states: int = 2  # K
+    emissions: Literal["categorical"] = "categorical"  # emission distribution
+
+    def validate(self) -> None:
+        if self.num_states < 1:
+            raise UsageError(f"model.num_states={self.num_states} must be >= 1")

@@ -103,7 +103,8 @@ def make_feeder(
     """
     if getattr(dataset, "fresh", False):
         return SourceFeeder(dataset, batch_size)
-    data = np.asarray(dataset.train, np.float32)
+    symbols = dataset.kind in ("sequence", "categorical")
+    data = np.asarray(dataset.train, np.int32 if symbols else np.float32)
     if with_labels:
         if not getattr(dataset, "labelled", False):
             raise UsageError(f"the model needs labels; dataset {dataset.name!r} has none")
