@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_suites import tiny_suite
 
 from genbench.cli import main
 from genbench.results import read_records, validate_record
@@ -23,23 +24,6 @@ FAST = [
     "--set",
     "eval.timing_calls=3",
 ]
-
-SUITE_OK = """
-description = "two tiny runs"
-seeds = 1
-[defaults]
-"train.steps" = 20
-"train.inner_steps" = 10
-"eval.nll_k" = 20
-"eval.iwae_k" = [5]
-"eval.timing_calls" = 3
-[[run]]
-model = "vae"
-dataset = "ring8"
-[[run]]
-model = "autoencoder"
-dataset = "digits_binary"
-"""
 
 
 def _file(tmp_path, name, text):
@@ -296,7 +280,7 @@ def test_table_and_compare_commands(two_runs, capsys):
 
 
 def test_suite_writes_records_and_table_and_resumes(tmp_path):
-    suite = _file(tmp_path, "tiny.toml", SUITE_OK)
+    suite = tiny_suite(tmp_path)
     out = tmp_path / "suite"
     done = _genbench("suite", suite, "--out", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr

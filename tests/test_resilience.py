@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 from flax import nnx
+from tiny_suites import tiny_suite
 
 from genbench.config import TrainConfig
 from genbench.data.base import Dataset
@@ -19,38 +20,12 @@ from genbench.train.checkpoint import Checkpointer
 from genbench.train.fit import fit
 from genbench.train.mesh import data_mesh
 
-TINY = """
-description = "tiny runs for fault tests"
-seeds = {seeds}
-[defaults]
-"train.steps" = 20
-"train.inner_steps" = 10
-"eval.nll_k" = 10
-"eval.iwae_k" = [2]
-"eval.timing_calls" = 2
-"eval.source_samples" = 100
-"eval.max_examples" = 100
-{extra}
-[[run]]
-model = "vae"
-dataset = "ring8"
-[[run]]
-model = "autoencoder"
-dataset = "digits_binary"
-"""
-
 DIVERGING = """
 [[run]]
 model = "vae"
 dataset = "grid25"
 set = {"train.lr" = 1e6, "train.optimizer" = "sgd"}
 """
-
-
-def suite_file(tmp_path, seeds=1, extra=""):
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY.format(seeds=seeds, extra="") + extra)
-    return str(path)
 
 
 def genbench(*args, cwd):
@@ -114,7 +89,7 @@ def test_checkpoints_keep_only_the_last_k(tmp_path):
 def test_sigkill_mid_suite_then_resume_runs_only_what_is_missing(tmp_path):
     out = tmp_path / "out"
     argv, env, cwd = genbench(
-        "suite", suite_file(tmp_path, seeds=2), "--out", str(out), cwd=tmp_path
+        "suite", tiny_suite(tmp_path, seeds=2), "--out", str(out), cwd=tmp_path
     )
     process = subprocess.Popen(
         argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -127,7 +102,7 @@ def test_sigkill_mid_suite_then_resume_runs_only_what_is_missing(tmp_path):
     first = {r["run_key"] for r in read_records([out])}
     assert 1 <= len(first) < 4
     done = run_cli(
-        "suite", suite_file(tmp_path, seeds=2), "--out", str(out), "--resume", cwd=tmp_path
+        "suite", tiny_suite(tmp_path, seeds=2), "--out", str(out), "--resume", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert f"{4 - len(first)} runs ({len(first)} skipped)" in done.stdout
@@ -138,7 +113,7 @@ def test_sigkill_mid_suite_then_resume_runs_only_what_is_missing(tmp_path):
 
 
 def test_four_shards_make_the_same_records_as_one_process(tmp_path):
-    suite = suite_file(tmp_path, seeds=2)
+    suite = tiny_suite(tmp_path, seeds=2)
     whole = run_cli("suite", suite, "--out", str(tmp_path / "one"), cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     shards = []
@@ -165,7 +140,7 @@ def test_four_shards_make_the_same_records_as_one_process(tmp_path):
 
 def test_diverging_run_is_recorded_as_failed_and_the_suite_goes_on(tmp_path):
     out = tmp_path / "out"
-    done = run_cli("suite", suite_file(tmp_path, extra=DIVERGING), "--out", str(out), cwd=tmp_path)
+    done = run_cli("suite", tiny_suite(tmp_path, extra=DIVERGING), "--out", str(out), cwd=tmp_path)
     assert done.returncode == 1
     assert "3 runs (0 skipped), 1 failed" in done.stdout
     records = read_records([out])
