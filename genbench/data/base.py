@@ -9,6 +9,7 @@ draw fresh samples inside a compiled step and evaluate the exact log-density.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Literal
 
@@ -123,7 +124,7 @@ def _check_labels(name, train, train_labels, test, test_labels, num_classes) -> 
             raise UsageError(f"dataset {name!r}: {split}_labels must lie in [0, {num_classes})")
 
 
-class Source(Dataset):
+class Source(Dataset, abc.ABC):
     """A dataset with a known distribution p: fresh samples, exact log p, entropy.
 
     Subclasses implement ``sample`` and ``log_prob`` with jax so that both run
@@ -133,13 +134,13 @@ class Source(Dataset):
 
     fresh: bool = False
 
+    @abc.abstractmethod
     def sample(self, rng: jax.Array, n: int) -> jax.Array:
         """Draws ``n`` samples ``[n, *event_shape]``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def log_prob(self, x: jax.Array) -> jax.Array:
         """Exact log-density (nats) of each example, ``[n]``."""
-        raise NotImplementedError
 
     def entropy(self, rng: jax.Array, n: int = 100_000) -> Estimate:
         """Differential (or discrete) entropy in nats; Monte Carlo unless overridden."""
