@@ -232,8 +232,15 @@ register_model(
         name="naive_bayes",
         config=model_configs.NaiveBayesConfig,
         factory="genbench.models.naive_bayes:build",
-        description="naive Bayes (Bernoulli features): closed-form or gradient fit",
+        description="naive Bayes: closed-form or gradient fit",
         defaults={"train.fit": "exact"},
+        presets={
+            "categorical": Preset(
+                "categorical features (grey-level digits: 17 values per pixel)",
+                {"model.features": "categorical"},
+            ),
+            "gaussian": Preset("Gaussian features", {"model.features": "gaussian"}),
+        },
     )
 )
 

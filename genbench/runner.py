@@ -93,10 +93,16 @@ def _check_fit(model, how: str, name: str) -> None:
         )
 
 
-def fit_exact(model, dataset) -> float:
-    """Fits ``model`` in closed form (``model.fit_exact(dataset)``); returns the seconds."""
+def fit_exact(model, dataset, view, seed: int) -> float:
+    """Fits ``model`` in closed form on its view of the training data; returns the seconds.
+
+    ``model.fit_exact(x, labels)`` receives the features as the model sees them
+    (dequantised where the view dequantises) and the labels (None if unlabelled).
+    """
     start = time.perf_counter()
-    model.fit_exact(dataset)
+    key = jax.random.fold_in(jax.random.key(seed), 0xF17)
+    x = view.transform(jnp.asarray(dataset.train, jnp.float32), key)
+    model.fit_exact(x, getattr(dataset, "train_labels", None))
     jax.block_until_ready(nnx.state(model))
     return time.perf_counter() - start
 
@@ -166,7 +172,7 @@ def run(
         )
     try:
         if cfg.train.fit == "exact":
-            fit_s = fit_exact(model, dataset)
+            fit_s = fit_exact(model, dataset, view, spec.seed)
         elif cfg.train.fit == "em":
             fit_s, record["history"], failure = fit_em(spec, dataset, model, progress)
             if failure is not None:

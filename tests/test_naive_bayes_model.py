@@ -53,3 +53,13 @@ def test_digits_classification():
     record = run(spec, devices=jax.devices()[:1])
     assert record["metrics"]["accuracy"] > 0.8
     assert record["estimators"]["nll"] == "exact"
+
+
+@pytest.mark.parametrize(("preset", "least"), [("categorical", 0.85), ("gaussian", 0.85)])
+def test_grey_digits_with_categorical_and_gaussian_features(preset, least):
+    spec = resolve("naive_bayes", "digits", preset, {"eval.timing_calls": 3})
+    record = run(spec, devices=jax.devices()[:1])
+    validate_record(record)
+    assert record["metrics"]["accuracy"] > least
+    # Both are likelihoods of the discrete grey levels (the Gaussian one via dequantisation).
+    assert 50 < record["metrics"]["nll"] < 200

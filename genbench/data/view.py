@@ -59,5 +59,9 @@ def data_view(dataset: Dataset, input_kind: str) -> DataView:
         return DataView(dequantize, -dataset.event_size * math.log(levels), True)
     raise UsageError(
         f"a model with {input_kind} inputs cannot model {kind} dataset {dataset.name!r}"
-        + ("; use digits_binary or model.decoder=gaussian" if input_kind == "binary" else "")
+        + (
+            "; binarize it (e.g. digits_binary) or use continuous inputs"
+            if input_kind == "binary"
+            else ""
+        )
     )

@@ -55,9 +55,9 @@ class AutoencoderConfig:
 
 @dataclass(frozen=True)
 class NaiveBayesConfig:
-    """Naive Bayes over binary features (categorical and Gaussian features: next)."""
+    """Naive Bayes with Bernoulli, categorical (discrete data) or Gaussian features."""
 
-    features: Literal["bernoulli"] = "bernoulli"  # feature distribution
+    features: Literal["bernoulli", "categorical", "gaussian"] = "bernoulli"  # p(x_d | y)
     alpha: float = 1.0  # Beta(alpha, alpha) pseudo-count of the closed-form fit (scikit-learn's)
 
     def validate(self) -> None:
