@@ -134,7 +134,10 @@ def test_vae_speed_ratio(benchmark, bench_results, dim):
     ours.run(2 * RATIO_INNER_STEPS)
     theirs.run(20)
     result = benchmark.pedantic(
-        interleaved_ratio, args=(ours, theirs, ROUNDS, STEPS_PER_ROUND), rounds=1, iterations=1
+        interleaved_ratio,
+        args=(ours, theirs, ROUNDS, STEPS_PER_ROUND, (RATIO_INNER_STEPS, 10)),
+        rounds=1,
+        iterations=1,
     )
     result |= {
         "dim": dim,

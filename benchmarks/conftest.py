@@ -1,0 +1,84 @@
+"""Fixtures of the benchmarks, and the results file.
+
+With ``GENBENCH_WRITE_RESULTS=1`` the numbers that the tests put into the
+``bench_results`` fixture are written, at the end of the session, to
+``results/benchmarks/vae_step_cpu.json`` (temp file + ``os.replace``), with
+the machine, the versions and the load average at start and end.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import jax
+import pytest
+
+from benchmarks.vae_setup import binary_dataset, cpu_threads
+from genbench.data.base import Dataset
+
+RESULTS_FILE = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "vae_step_cpu.json"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _environment() -> dict:
+    """The machine and versions the numbers were measured with."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        cpu = platform.processor()
+    return {
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": cpu_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "torch": _version("torch"),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "load_average_1min_at_start": os.getloadavg()[0],
+    }
+
+
+def write_json_atomic(path: Path, value: dict) -> None:
+    """Writes ``value`` as JSON to ``path``: a temp file in the same folder, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(value, f, indent=1)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+@pytest.fixture(scope="session")
+def dataset() -> Dataset:
+    """The 784-D binary dataset, generated once per session."""
+    return binary_dataset()
+
+
+@pytest.fixture(scope="session")
+def bench_results():
+    """A dict the tests fill; written to ``RESULTS_FILE`` when GENBENCH_WRITE_RESULTS=1."""
+    results = {"environment": _environment(), "benchmarks": {}}
+    yield results["benchmarks"]
+    if os.environ.get("GENBENCH_WRITE_RESULTS") == "1" and results["benchmarks"]:
+        results["environment"]["load_average_1min_at_end"] = os.getloadavg()[0]
+        write_json_atomic(RESULTS_FILE, results)
+        print(f"\nwrote {RESULTS_FILE}")
