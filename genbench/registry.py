@@ -203,6 +203,8 @@ register_model(
                     "model.activation": "tanh",
                     "train.lr": 1e-3,
                     "train.b2": 0.999,
+                    # 50 steps per compiled call: removes per-step dispatch (1.0x -> 1.2x torch)
+                    "train.inner_steps": 50,
                 },
             ),
             "linear": Preset(

@@ -50,6 +50,7 @@ class ArrayFeeder:
             out_shardings=self._sharding,
         )
         self._perms: OrderedDict[int, jax.Array] = OrderedDict()
+        self._stacked: tuple[int, jax.Array] | None = None
 
     def _epoch_perm(self, epoch: int) -> jax.Array:
         if epoch not in self._perms:
@@ -61,8 +62,10 @@ class ArrayFeeder:
     def call_inputs(self, first_step: int):
         """Inputs of the call starting at ``first_step``: (perms ``[E, N]``, base epoch)."""
         base = first_step // self.steps_per_epoch
-        perms = [self._epoch_perm(base + e) for e in range(self.epochs_per_call)]
-        return jnp.stack(perms) if len(perms) > 1 else perms[0][None], np.int32(base)
+        if self._stacked is None or self._stacked[0] != base:
+            perms = [self._epoch_perm(base + e) for e in range(self.epochs_per_call)]
+            self._stacked = (base, jnp.stack(perms))  # reused by every call in this epoch
+        return self._stacked[1], np.int32(base)
 
     def batch(self, data: jax.Array, inputs, step: jax.Array, rng: jax.Array) -> jax.Array:
         """The batch of global step ``step`` from the resident ``data`` (traced, in the call)."""
