@@ -216,23 +216,21 @@ def run(
     return record
 
 
-def run_and_write(spec: RunSpec, out_dir: str | Path, progress=None, devices=None) -> Path:
-    """Runs ``spec`` and writes its record atomically into ``out_dir``; returns the path."""
-    return write_record(run(spec, progress, devices), out_dir)
+def existing_records(out_dir: str | Path) -> list[dict]:
+    """The records already in ``out_dir`` (none when it is missing or holds no JSON files)."""
+    from genbench.results.records import read_records
+
+    directory = Path(out_dir)
+    if not any(p for p in directory.glob("*.json") if not p.name.startswith(".")):
+        return []
+    return read_records([directory])
 
 
 def pending_runs(specs: Sequence[RunSpec], out_dir: str | Path, resume: bool) -> list[RunSpec]:
     """The specs still to run: with ``resume``, those without an ok record in ``out_dir``."""
-    if not resume or not Path(out_dir).exists():
+    if not resume:
         return list(specs)
-    from genbench.results.records import read_records
-
-    try:
-        done = {r["run_key"] for r in read_records([out_dir]) if r["status"] == "ok"}
-    except UsageError as error:
-        if "no records" in str(error):
-            return list(specs)
-        raise
+    done = {r["run_key"] for r in existing_records(out_dir) if r["status"] == "ok"}
     return [s for s in specs if s.run_key not in done]
 
 
@@ -264,7 +262,7 @@ def run_suite(
       on_start: ``spec -> (token, progress)``; ``progress(steps_done)`` is passed to ``run``.
       on_done: ``(token, record) -> None`` after each run.
     """
-    from genbench.results import aggregate, format_table, read_records, write_text
+    from genbench.results import aggregate, format_table, write_text
 
     todo = pending_runs(specs, out_dir, resume)
     failed = 0
@@ -276,10 +274,8 @@ def run_suite(
         failed += record["status"] != "ok"
         if on_done:
             on_done(token, record)
-    try:
-        table = format_table(aggregate(read_records([out_dir])), "md")
-    except UsageError:  # an empty shard of a suite in an empty directory
-        table = ""
+    records = existing_records(out_dir)  # empty for an empty shard in an empty directory
+    table = format_table(aggregate(records), "md") if records else ""
     if is_writer() and table:
         write_text(Path(out_dir) / "table.md", table)
     return SuiteResult(len(todo), len(specs) - len(todo), failed, table)

@@ -86,7 +86,7 @@ class SourceFeeder:
         self.data = np.zeros((), np.float32)
 
     def call_inputs(self, first_step: int):
-        """No host-side inputs: a placeholder of fixed shape."""
+        """A source needs no host-side inputs; a constant int32 keeps the call signature fixed."""
         del first_step
         return np.int32(0)
 
