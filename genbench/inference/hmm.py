@@ -216,6 +216,72 @@ def viterbi(initial_probs, transition_matrix, log_likelihoods, lengths=None):
     return states.reshape(*batch_shape, num_steps)
 
 
+def _categorical_inputs(initial_probs, transition_matrix, emission_probs, observations, lengths):
+    """Checks; a common float dtype; time-major obs ``[T, N]``; flat lengths or None."""
+    initial_probs, transition_matrix, emission_probs, observations = _arrays(
+        initial_probs, transition_matrix, emission_probs, observations
+    )
+    checks.check_probabilities("initial_probs", initial_probs)
+    checks.check_probabilities("transition_matrix", transition_matrix)
+    checks.check_probabilities("emission_probs", emission_probs)
+    checks.check_symbols("observations", observations, emission_probs.shape[-1])
+    checks.check_lengths("lengths", lengths, observations.shape[:-1], observations.shape[-1])
+    dtype = jnp.result_type(initial_probs, transition_matrix, emission_probs, jnp.float32)
+    params = tuple(a.astype(dtype) for a in (initial_probs, transition_matrix, emission_probs))
+    obs_t = observations.reshape(-1, observations.shape[-1]).T  # [T, N]
+    if lengths is not None:
+        lengths = jnp.reshape(jnp.asarray(lengths, jnp.int32), (-1,))
+    return params, obs_t, lengths
+
+
+def _categorical_forward(initial_probs, transition_matrix, emission_probs, obs_t, keep: bool):
+    """Scaled forward pass of categorical sequences, states first: messages are ``[K, N]``.
+
+    Step t carries u_t = (alpha_{t-1} A) * B[:, x_t], the filtered distribution
+    before its normalisation, whose sum is the normaliser c_t = p(x_t | x_{1:t-1}).
+    One matrix product per step gives both A^T u_t and c_t (a row of ones is
+    stacked under A^T), so the sum runs inside the product; the division by c_t
+    is folded into the emission factor of the next step, which is gathered in
+    the loop as B[:, x_{t+1}]. No logarithm is taken in the loop.
+
+    Returns:
+      ``(norms [T, N], unnormalised [T, K, N] or None)``: c_t, and u_t when
+      ``keep`` (alpha_t = u_t / c_t).
+    """
+    num_states = initial_probs.shape[0]
+    stacked = jnp.concatenate(
+        [transition_matrix.T, jnp.ones((1, num_states), transition_matrix.dtype)], axis=0
+    )  # [K + 1, K]
+
+    def step(u, x_next):
+        v = stacked @ u  # [K + 1, N]: (alpha A)^T * c, and c in the last row
+        norm = v[num_states]
+        u_next = v[:num_states] * (emission_probs[:, x_next] / norm)
+        return u_next, ((u, norm) if keep else norm)
+
+    first = initial_probs[:, None] * emission_probs[:, obs_t[0]]
+    last, ys = jax.lax.scan(step, first, obs_t[1:])
+    norms = ys[1] if keep else ys
+    norms = jnp.concatenate([norms, jnp.sum(last, axis=0)[None]], axis=0)
+    if not keep:
+        return norms, None
+    return norms, jnp.concatenate([ys[0], last[None]], axis=0)
+
+
+def _valid_steps(num_steps: int, lengths):
+    """``[T, N]`` mask t < length, or None for full-length sequences."""
+    if lengths is None:
+        return None
+    return jnp.arange(num_steps)[:, None] < lengths[None, :]
+
+
+def _sum_log_norms(norms, valid):
+    logs = jnp.log(norms)
+    if valid is not None:
+        logs = jnp.where(valid, logs, 0.0)
+    return jnp.sum(logs, axis=0)
+
+
 def categorical_log_likelihood(
     initial_probs, transition_matrix, emission_probs, observations, lengths=None
 ):
@@ -230,40 +296,15 @@ def categorical_log_likelihood(
 
     Returns:
       ``[...]`` log marginal likelihoods. No ``[..., T, K]`` array of
-      log-likelihoods is materialised: each step gathers B^T[x_t] for the batch.
+      log-likelihoods is materialised: each step gathers B[:, x_t] for the
+      whole batch, and the logs of the T normalisers are summed after the loop.
     """
-    initial_probs, transition_matrix, emission_probs, observations = _arrays(
-        initial_probs, transition_matrix, emission_probs, observations
+    batch_shape = jnp.shape(observations)[:-1]
+    params, obs_t, lengths = _categorical_inputs(
+        initial_probs, transition_matrix, emission_probs, observations, lengths
     )
-    checks.check_probabilities("initial_probs", initial_probs)
-    checks.check_probabilities("transition_matrix", transition_matrix)
-    checks.check_probabilities("emission_probs", emission_probs)
-    checks.check_symbols("observations", observations, emission_probs.shape[-1])
-    checks.check_lengths("lengths", lengths, observations.shape[:-1], observations.shape[-1])
-    batch_shape, num_steps = observations.shape[:-1], observations.shape[-1]
-    obs = observations.reshape(-1, num_steps)
-    lengths = (
-        jnp.full(obs.shape[0], num_steps, jnp.int32)
-        if lengths is None
-        else jnp.reshape(jnp.asarray(lengths, jnp.int32), (-1,))
-    )
-    emission_t = emission_probs.T  # [M, K]
-
-    def step(carry, inputs):
-        alpha_prev, log_norm = carry
-        x_t, t = inputs
-        predicted = jnp.where(t == 0, initial_probs[None, :], alpha_prev @ transition_matrix)
-        unnormalised = predicted * emission_t[x_t]
-        norm = jnp.sum(unnormalised, axis=-1)
-        valid = t < lengths
-        alpha = jnp.where(valid[:, None], unnormalised / norm[:, None], alpha_prev)
-        return (alpha, log_norm + jnp.where(valid, jnp.log(norm), 0.0)), None
-
-    init = (
-        jnp.zeros((obs.shape[0], initial_probs.shape[0]), emission_probs.dtype),
-        jnp.zeros(obs.shape[0], emission_probs.dtype),
-    )
-    (_, log_marginal), _ = jax.lax.scan(step, init, (obs.T, jnp.arange(num_steps)))
+    norms, _ = _categorical_forward(*params, obs_t, keep=False)
+    log_marginal = _sum_log_norms(norms, _valid_steps(obs_t.shape[0], lengths))
     return log_marginal.reshape(batch_shape)
 
 
@@ -316,28 +357,62 @@ def categorical_baum_welch_step(
     A ∝ sum xi + c, B[k, m] ∝ sum_t gamma_t(k) [x_t = m] + c, with the
     pseudo-count c (0 gives maximum likelihood).
 
+    The forward pass is ``categorical_log_likelihood``'s, keeping its messages.
+    The backward pass accumulates the expected counts as it goes: with
+    w_{t+1} = B[:, x_{t+1}] * beta_{t+1} / c_{t+1} (states first, ``[K, N]``),
+    beta_t = A w_{t+1}, sum_t xi_t = A * sum_t alpha_t w_{t+1}^T (one
+    ``[K, N] @ [N, K]`` product per step) and gamma_t = alpha_t * beta_t; the
+    emission counts are one segment sum of the gammas by symbol.
+
     Returns:
       ``((pi, A, B), total_log_likelihood)``, the log-likelihood (summed over
       sequences) of the parameters *before* the update.
     """
-    initial_probs, transition_matrix, emission_probs, observations = _arrays(
-        initial_probs, transition_matrix, emission_probs, observations
+    (pi, A, B), obs_t, lengths = _categorical_inputs(
+        initial_probs, transition_matrix, emission_probs, observations, lengths
     )
-    num_symbols = emission_probs.shape[1]
-    log_lik = categorical_emission_log_likelihoods(emission_probs, observations)
-    log_marginal, gamma, xi = smoother(initial_probs, transition_matrix, log_lik, lengths)
-    gamma = gamma.reshape(-1, *gamma.shape[-2:])
-    obs = observations.reshape(-1, observations.shape[-1])
-    first = jnp.sum(gamma[:, 0], axis=0) + pseudo_count
-    transitions = jnp.sum(xi.reshape(-1, *xi.shape[-2:]), axis=0) + pseudo_count
-    counts = jnp.einsum("btk,btm->km", gamma, jax.nn.one_hot(obs, num_symbols, dtype=gamma.dtype))
+    num_steps, num_sequences = obs_t.shape
+    num_states, num_symbols = B.shape
+    norms, unnormalised = _categorical_forward(pi, A, B, obs_t, keep=True)
+    valid = _valid_steps(num_steps, lengths)
+    total = jnp.sum(_sum_log_norms(norms, valid))
+
+    def alpha_at(u, norm, t):
+        alpha = u / norm
+        return alpha if lengths is None else jnp.where(t < lengths, alpha, 0.0)
+
+    def step(carry, inputs):
+        beta_next, xi = carry
+        x_next, norm_next, u, norm, t = inputs
+        w = B[:, x_next] * (beta_next / norm_next)  # [K, N]
+        beta = A @ w
+        if lengths is not None:
+            pair = t + 1 < lengths
+            w = jnp.where(pair, w, 0.0)
+            beta = jnp.where(pair, beta, 1.0)
+        alpha = alpha_at(u, norm, t)
+        xi = xi + alpha @ w.T
+        return (beta, xi), alpha * beta
+
+    init = (
+        jnp.ones((num_states, num_sequences), A.dtype),
+        jnp.zeros((num_states, num_states), A.dtype),
+    )
+    inputs = (obs_t[1:], norms[1:], unnormalised[:-1], norms[:-1], jnp.arange(num_steps - 1))
+    (_, xi), gammas = jax.lax.scan(step, init, inputs, reverse=True)
+    last = alpha_at(unnormalised[-1], norms[-1], num_steps - 1)
+    gammas = jnp.concatenate([gammas, last[None]], axis=0)  # [T, K, N]
+    rows = jnp.swapaxes(gammas, 1, 2).reshape(-1, num_states)  # [T * N, K]
+    counts = jax.ops.segment_sum(rows, obs_t.reshape(-1), num_segments=num_symbols).T
+    first = jnp.sum(gammas[0], axis=1) + pseudo_count
+    transitions = xi * A + pseudo_count
     counts = counts + pseudo_count
     new = (
         first / jnp.sum(first),
         transitions / jnp.sum(transitions, axis=1, keepdims=True),
         counts / jnp.sum(counts, axis=1, keepdims=True),
     )
-    return new, jnp.sum(log_marginal)
+    return new, total
 
 
 def gaussian_baum_welch_step(
