@@ -251,7 +251,7 @@ register_model(
         name="hmm",
         config=model_configs.HMMConfig,
         factory="genbench.models.hmm:build",
-        description="hidden Markov model, categorical emissions: EM or gradient fit",
+        description="hidden Markov model, categorical or Gaussian emissions: EM or gradient fit",
         defaults={"train.fit": "em", "train.steps": 100, "train.restarts": 5},
     )
 )
@@ -317,6 +317,14 @@ register_metric(
         "entropy_source, kl_to_source (datasets with a known density)",
     )
 )
+register_metric(
+    MetricEntry(
+        "sample_quality",
+        "genbench.metrics.sample_quality:sample_quality_metrics",
+        "modes_captured, high_quality_frac, reverse_kl_modes (2-D mixtures), frechet_distance,"
+        " precision, recall, log_prob_source_of_samples (models that sample)",
+    )
+)
 register_dataset(
     DatasetEntry(
         "naive_bayes_source",
@@ -339,6 +347,14 @@ register_dataset(
         data_configs.RandomHMMConfig,
         "genbench.data.hmm_sources:random_hmm",
         "a random categorical HMM source (K states, M symbols)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "hmm_gaussian",
+        data_configs.GaussianHMMConfig,
+        "genbench.data.hmm_sources:gaussian_hmm",
+        "a random sticky HMM source with Gaussian emissions (K states, D dims)",
     )
 )
 register_dataset(

@@ -41,17 +41,22 @@ def build_model(spec: RunSpec, dataset, seed: int):
     return factory(spec.config, dataset, nnx.Rngs(seed))
 
 
-def fit_em(spec: RunSpec, dataset, model, progress=None):
+def fit_em(spec: RunSpec, dataset, model, view, progress=None):
     """Baum-Welch style fitting: ``train.steps`` ``em_step`` calls per restart; the best
     final training log-likelihood of ``train.restarts`` initialisations wins.
+
+    A dequantising view is applied once, with a key from the seed, so that EM
+    climbs one fixed objective.
 
     Returns:
       ``(seconds, history, failure)``; the history (of the best restart) holds
       the negative log-likelihood per symbol before each iteration.
     """
     train = spec.config.train
-    data = dataset.train
-    per = data.size  # symbols: the history is in nats per step
+    data = jnp.asarray(dataset.train)
+    if view.dequantized:
+        data = view.transform(data.astype(jnp.float32), jax.random.key(spec.seed))
+    per = len(data) * model.num_steps  # the history is in nats per step
     start, best = time.perf_counter(), None
     for restart in range(train.restarts):
         candidate = (
@@ -71,7 +76,10 @@ def fit_em(spec: RunSpec, dataset, model, progress=None):
             if not np.isfinite(log_lik):
                 failure = {"step": iteration, "group": "params", "reason": "non-finite likelihood"}
                 return time.perf_counter() - start, history, failure
-        final = float(jnp.sum(candidate.log_prob(jnp.asarray(data))))
+        final = float(jnp.sum(candidate.log_prob(data)))
+        if not np.isfinite(final):
+            failure = {"step": train.steps, "group": "params", "reason": "non-finite likelihood"}
+            return time.perf_counter() - start, history, failure
         if best is None or final > best[0]:
             best = (final, candidate, history)
         if progress is not None:
@@ -174,7 +182,7 @@ def run(
         if cfg.train.fit == "exact":
             fit_s = fit_exact(model, dataset, view, spec.seed)
         elif cfg.train.fit == "em":
-            fit_s, record["history"], failure = fit_em(spec, dataset, model, progress)
+            fit_s, record["history"], failure = fit_em(spec, dataset, model, view, progress)
             if failure is not None:
                 record["status"] = "failed"
                 record["error"] = _non_finite_error(failure)

@@ -6,9 +6,14 @@ raises a float to an int32 step count, which strict promotion refuses.
 
 import os
 import re
+import tempfile
 
 _FLAG = "--xla_force_host_platform_device_count"
 os.environ["XLA_FLAGS"] = (
     re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")) + f" {_FLAG}=4"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# The feature classifier of the sample-quality metrics is cached once per test session,
+# away from the user's cache.
+os.environ["GENBENCH_CACHE"] = tempfile.mkdtemp(prefix="genbench-test-cache-")

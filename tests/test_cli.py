@@ -122,6 +122,43 @@ BAD_INPUTS = [
         "allowed: .npy, .csv",
     ),
     ("shard-syntax", lambda t: ["suite", "smoke", "--shard", "4/4"], "must be I/N"),
+    ("hmm-k", lambda t: ["run", "hmm", "casino", "--set", "model.num_states=-1"], "must be >= 1"),
+    (
+        "hmm-emissions",
+        lambda t: ["run", "hmm", "digits", "--set", "model.emissions=categorical"],
+        "needs a sequence dataset of symbols",
+    ),
+    (
+        "symbols-out-of-range",
+        lambda t: [
+            "run",
+            "hmm",
+            "file",
+            *_data(_file(t, "s.csv", "0,1,2\n1,2,0\n2,0,1\n")),
+            "--set",
+            "data.kind=sequence",
+            "--set",
+            "data.levels=2",
+        ],
+        "outside [0, data.levels=2)",
+    ),
+    (
+        "symbols-not-integers",
+        lambda t: [
+            "run",
+            "hmm",
+            "file",
+            *_data(_file(t, "s.csv", "0,1.5\n1,0\n0,0\n")),
+            "--set",
+            "data.kind=sequence",
+        ],
+        "not rows of non-negative integer symbols",
+    ),
+    (
+        "bernoulli-not-binary",
+        lambda t: ["run", "naive_bayes", "digits", "--set", "model.features=bernoulli"],
+        "cannot model discrete",
+    ),
     (
         "checkpoint-every",
         lambda t: [

@@ -41,6 +41,8 @@ class Dataset:
       levels: number of distinct values of a ``discrete`` dataset.
       train_labels, test_labels: optional integer class labels ``[N]``.
       num_classes: number of classes of a labelled dataset.
+      image_shape: (rows, columns) of flat image examples, for models that read
+        an image as a sequence of rows.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class Dataset:
         train_labels=None,
         test_labels=None,
         num_classes: int = 0,
+        image_shape: tuple[int, int] | None = None,
     ):
         _check_arrays(name, train, test, kind, levels)
         _check_labels(name, train, train_labels, test, test_labels, num_classes)
@@ -63,6 +66,7 @@ class Dataset:
         self.levels = levels
         self.train_labels, self.test_labels = train_labels, test_labels
         self.num_classes = num_classes
+        self.image_shape = image_shape
 
     @property
     def labelled(self) -> bool:

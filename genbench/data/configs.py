@@ -81,12 +81,16 @@ class FileConfig:
 
     path: str = ""  # the .npy or .csv file (required)
     sha256: str = ""  # expected SHA-256 of the file; empty skips the check
-    kind: Literal["continuous", "binary"] = "continuous"  # what the values are
+    # what the values are; sequence: each row is a sequence of integer symbols
+    kind: Literal["continuous", "binary", "sequence"] = "continuous"
+    levels: int = 0  # symbols of a sequence file lie in [0, levels); 0: the file's max + 1
     split_seed: int = 0  # seed of the train/test split
     test_fraction: float = 0.2  # fraction of examples in the test split
 
     def validate(self) -> None:
         check_data_file(self.path, self.sha256, (".npy", ".csv"))
+        if self.levels < 0 or (self.levels and self.kind != "sequence"):
+            raise UsageError("data.levels must be >= 0 and is only for data.kind=sequence")
         if not 0 < self.test_fraction < 1:
             raise UsageError(f"data.test_fraction={self.test_fraction} must lie in (0, 1)")
 
@@ -136,3 +140,22 @@ class RandomHMMConfig(CasinoConfig):
         super().validate()
         if self.num_states < 1 or self.num_symbols < 1 or self.concentration <= 0:
             raise UsageError("data.num_states, data.num_symbols >= 1 and data.concentration > 0")
+
+
+@dataclass(frozen=True)
+class GaussianHMMConfig(CasinoConfig):
+    """A random sticky HMM source with diagonal Gaussian emissions."""
+
+    num_states: int = 3  # K
+    dim: int = 2  # D, the dimension of one observation
+    stickiness: float = 0.8  # weight of the identity in each row of A
+    separation: float = 2.0  # standard deviation of the state means
+    num_sequences: int = 100  # training sequences
+    num_steps: int = 100  # steps per sequence
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_states < 1 or self.dim < 1:
+            raise UsageError("data.num_states and data.dim must be >= 1")
+        if not 0 <= self.stickiness < 1 or self.separation <= 0:
+            raise UsageError("data.stickiness must lie in [0, 1) and data.separation be > 0")

@@ -9,6 +9,7 @@ from genbench.data.configs import DigitsConfig
 
 GREY_LEVELS = 17  # pixel values are the integers 0..16
 BINARY_THRESHOLD = 7  # binarized pixel = value > 7
+IMAGE_SHAPE = (8, 8)
 
 
 def _split(config: DigitsConfig):
@@ -35,6 +36,7 @@ def digits_grey(config: DigitsConfig) -> Dataset:
         train_labels=train_y,
         test_labels=test_y,
         num_classes=10,
+        image_shape=IMAGE_SHAPE,
     )
 
 
@@ -50,4 +52,5 @@ def digits_binary(config: DigitsConfig) -> Dataset:
         train_labels=train_y,
         test_labels=test_y,
         num_classes=10,
+        image_shape=IMAGE_SHAPE,
     )

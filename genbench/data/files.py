@@ -40,8 +40,26 @@ def file_dataset(config: FileConfig) -> Dataset:
     array = load_array(config.path)
     if config.kind == "binary" and not np.isin(array, (0.0, 1.0)).all():
         raise UsageError(f"data.kind=binary but {config.path!r} holds values other than 0 and 1")
+    levels = _symbol_levels(array, config) if config.kind == "sequence" else 0
     n_test = int(round(config.test_fraction * len(array)))
     if n_test < 1 or n_test >= len(array):
         raise UsageError(f"data file {config.path!r} has {len(array)} examples: too few to split")
     order = np.random.default_rng(config.split_seed).permutation(len(array))
-    return Dataset("file", array[order[n_test:]], array[order[:n_test]], config.kind)
+    if levels:
+        array = array.astype(np.int32)
+    return Dataset("file", array[order[n_test:]], array[order[:n_test]], config.kind, levels=levels)
+
+
+def _symbol_levels(array: np.ndarray, config: FileConfig) -> int:
+    """The alphabet size of a file of symbol sequences; ``UsageError`` for bad symbols."""
+    if array.ndim != 2 or not np.all(array == np.round(array)) or array.min() < 0:
+        raise UsageError(
+            f"data.kind=sequence but {config.path!r} is not rows of non-negative integer symbols"
+        )
+    top = int(array.max())
+    if config.levels and top >= config.levels:
+        raise UsageError(
+            f"data file {config.path!r} holds symbol {top}, "
+            f"outside [0, data.levels={config.levels})"
+        )
+    return config.levels or max(top + 1, 2)

@@ -1,13 +1,16 @@
-"""Categorical HMM sources: the dishonest casino and random HMMs, with exact log p."""
+"""HMM sources with exact log p: the dishonest casino, random categorical HMMs and
+Gaussian HMMs."""
 
 from __future__ import annotations
+
+import abc
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from genbench.data.base import Estimate, Source
-from genbench.data.configs import CasinoConfig, RandomHMMConfig
+from genbench.data.configs import CasinoConfig, GaussianHMMConfig, RandomHMMConfig
 from genbench.inference import hmm
 
 CASINO = (
@@ -17,41 +20,51 @@ CASINO = (
 )
 
 
-class CategoricalHMMSource(Source):
-    """Sequences of a known categorical HMM; ``log_prob`` is the exact sequence log-likelihood.
+class HMMSource(Source):
+    """Sequences of a known HMM; ``log_prob`` is the exact sequence log-likelihood.
+
+    Subclasses give the emissions: ``emission_log_likelihoods`` and ``emit``.
 
     Args:
       name: registry name.
-      params: (pi [K], A [K, K], B [K, M]).
+      params: (pi [K], A [K, K], *emission parameters).
       config: sizes of the fixed splits and their seed.
+      levels: number of symbols (0 for real-valued observations).
     """
 
     fresh = False
 
-    def __init__(self, name: str, params, config: CasinoConfig):
+    def __init__(self, name: str, params, config: CasinoConfig, levels: int = 0):
         self.params = tuple(jnp.asarray(p, jnp.float32) for p in params)
-        self.num_states, self.num_symbols = params[2].shape
+        self.num_states = self.params[0].shape[0]
         k_train, k_test = jax.random.split(jax.random.key(config.source_seed))
         _, train = self.sample_with_states(k_train, config.num_sequences, config.num_steps)
         _, test = self.sample_with_states(k_test, config.n_test, config.num_steps)
+        dtype = np.int32 if levels else np.float32
         super().__init__(
-            name,
-            np.asarray(train, np.int32),
-            np.asarray(test, np.int32),
-            "sequence",
-            levels=self.num_symbols,
+            name, np.asarray(train, dtype), np.asarray(test, dtype), "sequence", levels=levels
         )
 
+    @abc.abstractmethod
+    def emission_log_likelihoods(self, x: jax.Array) -> jax.Array:
+        """log p(x_t | z_t = k), ``[n, T, K]``."""
+
+    @abc.abstractmethod
+    def emit(self, rng: jax.Array, states: jax.Array) -> jax.Array:
+        """Observations for the state paths ``states [n, T]``."""
+
     def sample_with_states(self, rng, n: int, num_steps: int):
-        """``(states, observations)``, each ``[n, num_steps]``."""
-        return hmm.sample_categorical(rng, *self.params, num_steps, n)
+        """``(states [n, T], observations [n, T, ...])``."""
+        k_states, k_obs = jax.random.split(rng)
+        states = hmm.sample_states(k_states, *self.params[:2], num_steps, n)
+        return states, self.emit(k_obs, states)
 
     def sample(self, rng, n: int, num_steps: int | None = None) -> jax.Array:
         return self.sample_with_states(rng, n, num_steps or self.train.shape[1])[1]
 
     def log_prob(self, x: jax.Array) -> jax.Array:
-        """Exact log p(x_{1:T}) of each sequence ``[n, T]``."""
-        return hmm.categorical_log_likelihood(*self.params, x)
+        """Exact log p(x_{1:T}) of each sequence."""
+        return hmm.forward(*self.params[:2], self.emission_log_likelihoods(x))[0]
 
     def entropy(self, rng: jax.Array, n: int = 200, num_steps: int = 1000) -> Estimate:
         """Entropy rate (nats per step), by Monte Carlo: -E[log p(x_{1:T})] / T.
@@ -61,6 +74,36 @@ class CategoricalHMMSource(Source):
         x = self.sample(rng, n, num_steps)
         per_step = np.asarray(jax.jit(self.log_prob)(x), np.float64) / num_steps
         return Estimate(float(-per_step.mean()), float(per_step.std(ddof=1) / np.sqrt(n)))
+
+
+class CategoricalHMMSource(HMMSource):
+    """A categorical HMM: params (pi [K], A [K, K], B [K, M])."""
+
+    def __init__(self, name: str, params, config: CasinoConfig):
+        self.num_symbols = params[2].shape[1]
+        super().__init__(name, params, config, levels=self.num_symbols)
+
+    def emission_log_likelihoods(self, x):
+        return hmm.categorical_emission_log_likelihoods(self.params[2], x)
+
+    def emit(self, rng, states):
+        return jax.random.categorical(rng, jnp.log(self.params[2])[states])
+
+    def log_prob(self, x: jax.Array) -> jax.Array:
+        """Exact log p(x_{1:T}) of each symbol sequence ``[n, T]``."""
+        return hmm.categorical_log_likelihood(*self.params, x)
+
+
+class GaussianHMMSource(HMMSource):
+    """An HMM with diagonal Gaussian emissions: params (pi, A, means [K, D], variances [K, D])."""
+
+    def emission_log_likelihoods(self, x):
+        return hmm.gaussian_emission_log_likelihoods(*self.params[2:], x)
+
+    def emit(self, rng, states):
+        means, variances = self.params[2:]
+        noise = jax.random.normal(rng, (*states.shape, means.shape[1]))
+        return means[states] + jnp.sqrt(variances[states]) * noise
 
 
 def casino(config: CasinoConfig) -> CategoricalHMMSource:
@@ -78,3 +121,20 @@ def random_hmm(config: RandomHMMConfig) -> CategoricalHMMSource:
         rng.dirichlet(np.full(M, c), K),
     )
     return CategoricalHMMSource("hmm_random", params, config)
+
+
+def gaussian_hmm(config: GaussianHMMConfig) -> GaussianHMMSource:
+    """A random sticky K-state HMM with D-dimensional diagonal Gaussian emissions.
+
+    A = stickiness * I + (1 - stickiness) * Dirichlet(1) rows; means ~ N(0,
+    separation^2 I); variances ~ U[0.5, 1.5] per coordinate.
+    """
+    rng = np.random.default_rng(config.source_seed + 2000)
+    K, D, s = config.num_states, config.dim, config.stickiness
+    params = (
+        rng.dirichlet(np.ones(K)),
+        s * np.eye(K) + (1 - s) * rng.dirichlet(np.ones(K), K),
+        config.separation * rng.standard_normal((K, D)),
+        rng.uniform(0.5, 1.5, (K, D)),
+    )
+    return GaussianHMMSource("hmm_gaussian", params, config)

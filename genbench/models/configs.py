@@ -67,11 +67,12 @@ class NaiveBayesConfig:
 
 @dataclass(frozen=True)
 class HMMConfig:
-    """Hidden Markov model with categorical emissions (Gaussian emissions: next)."""
+    """Hidden Markov model with categorical or diagonal-Gaussian emissions."""
 
-    num_states: int = 2  # K
-    emissions: Literal["categorical"] = "categorical"  # emission distribution
+    num_states: int = 0  # K; 0: the source's K for HMM sources, else DEFAULT_NUM_STATES
+    # auto: categorical for symbol sequences, Gaussian for real-valued ones and images as rows
+    emissions: Literal["auto", "categorical", "gaussian"] = "auto"
 
     def validate(self) -> None:
-        if self.num_states < 1:
-            raise UsageError(f"model.num_states={self.num_states} must be >= 1")
+        if self.num_states < 0:
+            raise UsageError(f"model.num_states={self.num_states} must be >= 1 (or 0: auto)")

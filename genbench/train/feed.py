@@ -106,7 +106,8 @@ def make_feeder(
     """
     if getattr(dataset, "fresh", False):
         return SourceFeeder(dataset, batch_size)
-    symbols = dataset.kind in ("sequence", "categorical")
+    # Symbol sequences are integers; real-valued sequences (levels 0) stay float.
+    symbols = dataset.kind == "categorical" or (dataset.kind == "sequence" and dataset.levels > 0)
     data = np.asarray(dataset.train, np.int32 if symbols else np.float32)
     if with_labels:
         if not getattr(dataset, "labelled", False):
