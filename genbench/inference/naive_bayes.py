@@ -48,6 +48,39 @@ class GaussianParams(NamedTuple):
     variances: jax.Array
 
 
+# Rows per block of the blocked passes over X: a converted block stays in cache
+# instead of a float32 copy of the whole of X being written and read back.
+_FIT_BLOCK_ROWS = 128
+_SCORE_BLOCK_ROWS = 1024
+
+
+def _row_blocks(a, rows: int):
+    """``(a[:m] as [m / rows, rows, ...], a[m:])`` with m the largest multiple of ``rows``."""
+    main = a.shape[0] - a.shape[0] % rows
+    return a[:main].reshape(-1, rows, *a.shape[1:]), a[main:]
+
+
+def _class_feature_sums(x, y, num_classes: int) -> jax.Array:
+    """sum_n [y_n = c] x_n, ``[C, D]`` float32, one segment sum per block of rows.
+
+    A segment sum adds each row once (N D additions), where a one-hot matrix
+    product would do C times as many multiply-adds, and the blocks keep the
+    float32 conversion of the narrow X in cache.
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+
+    def block_sums(xb, yb):
+        return jax.ops.segment_sum(jnp.asarray(xb, jnp.float32), yb, num_segments=num_classes)
+
+    (x_main, x_rest), (y_main, y_rest) = (
+        _row_blocks(x, _FIT_BLOCK_ROWS),
+        _row_blocks(y, _FIT_BLOCK_ROWS),
+    )
+    init = jnp.zeros((num_classes, x.shape[1]), jnp.float32)
+    total, _ = jax.lax.scan(lambda acc, b: (acc + block_sums(*b), None), init, (x_main, y_main))
+    return total + block_sums(x_rest, y_rest)
+
+
 def _class_counts(y, num_classes, dtype):
     return jax.nn.one_hot(y, num_classes, dtype=dtype)  # [N, C]
 
@@ -76,7 +109,7 @@ def bernoulli_fit(x, y, num_classes: int, alpha: float = 1.0, class_prior=None) 
     checks.check_labels("y", y, num_classes)
     onehot = _class_counts(y, num_classes, jnp.float32)
     n_class = jnp.sum(onehot, axis=0)  # [C]
-    ones = onehot.T @ jnp.asarray(x, jnp.float32)  # [C, D]: n_cd
+    ones = _class_feature_sums(x, y, num_classes)  # [C, D]: n_cd
     theta = (ones + alpha) / (n_class[:, None] + 2 * alpha)
     return BernoulliParams(_log_prior(n_class, class_prior), jnp.log(theta), jnp.log1p(-theta))
 
@@ -85,12 +118,22 @@ def bernoulli_log_joint(params: BernoulliParams, x) -> jax.Array:
     """log p(x, y = c) for every class: ``[N, C]``.
 
     Written as log p(y) + sum_d log(1 - theta) + x @ (log theta - log(1 - theta))^T:
-    one matrix product with C output columns.
+    one matrix product with C output columns. For ``x [N, D]`` the product
+    runs over blocks of rows, each converted to float32 in cache.
     """
     checks.check_binary("x", x)
-    x = jnp.asarray(x, jnp.float32)
+    x = jnp.asarray(x)
     base = params.log_prior + jnp.sum(params.log_1mp, axis=1)
-    return base + x @ (params.log_p - params.log_1mp).T
+    weights = (params.log_p - params.log_1mp).T  # [D, C]
+
+    def rows(xb):
+        return base + jnp.asarray(xb, jnp.float32) @ weights
+
+    if x.ndim != 2:
+        return rows(x)
+    x_main, x_rest = _row_blocks(x, _SCORE_BLOCK_ROWS)
+    main = jax.lax.map(rows, x_main).reshape(-1, weights.shape[1])
+    return jnp.concatenate([main, rows(x_rest)], axis=0)
 
 
 def categorical_fit(
