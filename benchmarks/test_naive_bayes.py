@@ -3,25 +3,58 @@
 End to end on data already in memory: genbench keeps the binary features as
 uint8 on the device (as the data layer holds them) and runs fit and score in
 one compiled call; scikit-learn's BernoulliNB is used at its fastest
-(``binarize=None``, float64 input). The two must agree to 1e-4. The issue's
-target is 5x; the first measurement here was 1.8x (see benchmarks/README.md).
+(``binarize=None``, float64 input, converted once outside the timing). The two
+must agree to 1e-4. The issue's target is 5x.
 
+- ``test_naive_bayes_speed_ratio``: ``ROUNDS`` interleaved rounds (genbench,
+  scikit-learn, genbench, ...), median of the per-round ratios, also over the
+  quiet rounds only (``benchmarks/timing.py``).
+- ``test_memory_bandwidth``: the machine's read bandwidth (a jitted sum of a
+  large float32 array, and numpy's), and the share of the bandwidth floor
+  (two reads of X as uint8) that genbench's fit + score reaches.
+
+GENBENCH_WRITE_RESULTS=1 writes the numbers to ``results/benchmarks/naive_bayes_cpu.json``.
 Run: ``python -m pytest benchmarks/test_naive_bayes.py -s``.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+import os
 import statistics
 import time
+from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.naive_bayes import BernoulliNB
 
+from benchmarks.conftest import _environment, write_json_atomic
+from benchmarks.timing import QUIET, rounded, timed_segment
 from genbench.inference import naive_bayes as nb
 
-N, D, C, ROUNDS = 60_000, 784, 10, 7
+N, D, C, ROUNDS, TARGET = 60_000, 784, 10, 9, 5.0
+RESULTS_FILE = (
+    Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "naive_bayes_cpu.json"
+)
+
+
+@pytest.fixture(scope="module")
+def nb_results():
+    """A dict the tests fill; written to ``RESULTS_FILE`` when GENBENCH_WRITE_RESULTS=1."""
+    environment = _environment() | {
+        "scikit-learn": importlib.metadata.version("scikit-learn"),
+        "sizes": {"N": N, "D": D, "C": C},
+    }
+    results = {"environment": environment, "benchmarks": {}}
+    yield results["benchmarks"]
+    if os.environ.get("GENBENCH_WRITE_RESULTS") == "1" and results["benchmarks"]:
+        results["environment"]["load_average_1min_at_end"] = os.getloadavg()[0]
+        write_json_atomic(RESULTS_FILE, results)
+        print(f"\nwrote {RESULTS_FILE}")
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +66,9 @@ def data():
     return x, y
 
 
-def _seconds(call) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
-def test_bernoulli_naive_bayes_vs_scikit_learn(data):
+@pytest.fixture(scope="module")
+def sides(data):
+    """(genbench, scikit-learn): zero-argument callables that fit and score once."""
     x, y = data
     x_device, y_device = jax.device_put(x), jax.device_put(y)
     x64 = x.astype(np.float64)
@@ -51,11 +80,85 @@ def test_bernoulli_naive_bayes_vs_scikit_learn(data):
     def theirs():
         return BernoulliNB(alpha=1.0, binarize=None).fit(x64, y).predict_joint_log_proba(x64)
 
+    return ours, theirs
+
+
+def _median_ms(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def test_bernoulli_naive_bayes_matches_scikit_learn(sides):
+    ours, theirs = sides
     np.testing.assert_allclose(np.asarray(ours()), theirs(), rtol=1e-4)
-    ratios = []
-    for _ in range(ROUNDS):
-        ratios.append(_seconds(theirs) / _seconds(ours))
-    print(
-        f"naive Bayes fit+score: scikit-learn / genbench, median of {ROUNDS}: "
-        f"{statistics.median(ratios):.2f}x"
-    )
+
+
+def test_naive_bayes_speed_ratio(benchmark, sides, nb_results):
+    """Median ratio scikit-learn / genbench over interleaved rounds."""
+    ours, theirs = sides
+    ours(), theirs()
+
+    def interleave():
+        rows = []
+        for _ in range(ROUNDS):
+            o = timed_segment(lambda n: [ours() for _ in range(n)], 10, 1, 2.0)
+            t = timed_segment(lambda n: [theirs() for _ in range(n)], 2, 1, 2.0)
+            rows.append((o[0], t[0], [o[2], t[2]]))
+        return rows
+
+    rows = benchmark.pedantic(interleave, rounds=1, iterations=1)
+    ratios = [t / o for o, t, _ in rows]
+    is_quiet = [None not in f and max(f) < QUIET for _, _, f in rows]
+    quiet = [r for r, q in zip(ratios, is_quiet, strict=True) if q]
+    result = {
+        "rounds": ROUNDS,
+        "genbench_ms_median": statistics.median(o for o, _, _ in rows),
+        "sklearn_ms_median": statistics.median(t for _, t, _ in rows),
+        "ratio_median": statistics.median(ratios),
+        "ratio_best_rounds": min(t for _, t, _ in rows) / min(o for o, _, _ in rows),
+        "quiet_rounds": len(quiet),
+        "ratio_median_quiet": statistics.median(quiet) if quiet else None,
+        "target": TARGET,
+        "genbench_ms": [o for o, _, _ in rows],
+        "sklearn_ms": [t for _, t, _ in rows],
+        "ratios": ratios,
+        "foreign_cpu_share": [f for _, _, f in rows],
+    }
+    benchmark.extra_info.update({k: v for k, v in result.items() if not isinstance(v, list)})
+    nb_results["fit_score"] = result
+    print(f"\nnaive Bayes fit+score, scikit-learn / genbench, {ROUNDS} interleaved rounds:")
+    for key, value in result.items():
+        print(f"  {key}: {json.dumps(rounded(value))}")
+    if os.environ.get("GENBENCH_ASSERT_SPEED") == "1":
+        assert result["ratio_median"] >= TARGET, f"median ratio {result['ratio_median']:.2f}"
+
+
+def test_memory_bandwidth(sides, nb_results):
+    """Read bandwidth of this machine, and genbench's share of the two-reads-of-X floor."""
+    ours, _ = sides
+    big = jnp.ones((64 * 2**20,), jnp.float32)  # 256 MiB, far beyond the caches
+    total = jax.jit(jnp.sum)
+    total(big).block_until_ready()
+    jax_ms = _median_ms(lambda: total(big).block_until_ready(), 9)
+    host = np.ones(64 * 2**20, np.float32)
+    numpy_ms = _median_ms(lambda: np.add.reduce(host), 5)
+    read_gb_s = max(big.nbytes / jax_ms, host.nbytes / numpy_ms) / 1e6
+    ours()
+    genbench_ms = _median_ms(ours, 15)
+    floor_ms = 2 * N * D / (read_gb_s * 1e6)  # two passes over X, one byte per feature
+    result = {
+        "read_gb_s_jax_sum_f32": big.nbytes / jax_ms / 1e6,
+        "read_gb_s_numpy_sum_f32": host.nbytes / numpy_ms / 1e6,
+        "read_gb_s": read_gb_s,
+        "floor_ms_two_uint8_reads_of_x": floor_ms,
+        "genbench_ms": genbench_ms,
+        "fraction_of_floor": floor_ms / genbench_ms,
+    }
+    nb_results["bandwidth"] = result
+    print("\nmemory bandwidth:")
+    for key, value in result.items():
+        print(f"  {key}: {json.dumps(rounded(value))}")
