@@ -13,7 +13,7 @@ from genbench import registry
 from genbench.config import parse_assignments
 from genbench.errors import UsageError
 from genbench.results.records import check_writable
-from genbench.spec import load_suite, parse_shard, resolve, shard
+from genbench.spec import load_published, load_suite, parse_shard, resolve, shard
 
 SUMMARY_METRICS = ("nll", "elbo", "kl_to_source", "accuracy", "recon_bce", "recon_mse")
 
@@ -164,6 +164,7 @@ def cmd_suite(args) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds={args.seeds} must be >= 1")
     specs = load_suite(args.suite, args.seeds, _overrides(args))
+    published = load_published(args.suite)
     suite_name = specs[0].suite
     if args.shard is not None:
         specs = shard(specs, *parse_shard(args.shard))
@@ -184,7 +185,7 @@ def cmd_suite(args) -> int:
             bars.advance(suite_task)
             bars.console.print(_summary(record), soft_wrap=True, markup=False, highlight=False)
 
-        result = runner.run_suite(specs, out, args.resume, on_start, on_done)
+        result = runner.run_suite(specs, out, args.resume, on_start, on_done, published)
     print(result.table)
     print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
     return 1 if result.failed else 0

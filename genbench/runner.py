@@ -256,7 +256,12 @@ class SuiteResult:
 
 
 def run_suite(
-    specs: Sequence[RunSpec], out_dir: str | Path, resume: bool = False, on_start=None, on_done=None
+    specs: Sequence[RunSpec],
+    out_dir: str | Path,
+    resume: bool = False,
+    on_start=None,
+    on_done=None,
+    published: Sequence[dict] = (),
 ) -> SuiteResult:
     """Runs every pending spec, writes each record as it finishes, then the table.
 
@@ -269,8 +274,10 @@ def run_suite(
       resume: skip runs that already have an ok record.
       on_start: ``spec -> (token, progress)``; ``progress(steps_done)`` is passed to ``run``.
       on_done: ``(token, record) -> None`` after each run.
+      published: the suite's published reference numbers, added to its table.
     """
     from genbench.results import aggregate, format_table, write_text
+    from genbench.results.table import published_rows
 
     todo = pending_runs(specs, out_dir, resume)
     failed = 0
@@ -283,7 +290,8 @@ def run_suite(
         if on_done:
             on_done(token, record)
     records = existing_records(out_dir)  # empty for an empty shard in an empty directory
-    table = format_table(aggregate(records), "md") if records else ""
+    rows = aggregate(records) + published_rows(list(published))
+    table = format_table(rows, "md") if records else ""
     if is_writer() and table:
         write_text(Path(out_dir) / "table.md", table)
     return SuiteResult(len(todo), len(specs) - len(todo), failed, table)

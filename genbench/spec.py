@@ -90,8 +90,55 @@ def resolve(
     return RunSpec(model, dataset, preset, seed, config, suite)
 
 
-_SUITE_KEYS = {"description", "seeds", "defaults", "run"}
+_SUITE_KEYS = {"description", "seeds", "defaults", "run", "published"}
 _RUN_KEYS = {"model", "dataset", "preset", "set", "seeds"}
+_PUBLISHED_KEYS = {"model", "dataset", "label", "source", "metrics"}
+
+
+def _read_suite(name_or_path: str) -> tuple[str, dict]:
+    """(suite name, parsed TOML) of a registered suite or a ``.toml`` file."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise UsageError(f"suite file {str(path)!r} does not exist")
+        suite_name = path.stem
+    else:
+        path, suite_name = registry.get_suite(name_or_path).path, name_or_path
+    try:
+        content = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UsageError(f"suite file {str(path)!r} is not valid TOML: {error}") from None
+    _check_keys(content, _SUITE_KEYS, f"suite {suite_name!r}")
+    return suite_name, content
+
+
+def load_published(name_or_path: str) -> list[dict]:
+    """A suite's ``[[published]]`` reference numbers, to print beside its own.
+
+    Each entry has ``model``, ``dataset``, ``label`` (e.g. ``PacGAN2``),
+    ``source`` (the paper and table) and ``metrics``: name -> value or
+    ``[mean, std]``.
+
+    Raises:
+      UsageError: unknown fields or non-numeric values.
+    """
+    suite_name, content = _read_suite(name_or_path)
+    entries = content.get("published", [])
+    for index, entry in enumerate(entries):
+        where = f"suite {suite_name!r} published entry {index + 1}"
+        _check_keys(entry, _PUBLISHED_KEYS, where)
+        if set(entry) != _PUBLISHED_KEYS:
+            raise UsageError(f"{where} needs {choices(_PUBLISHED_KEYS)}")
+        for name, value in entry["metrics"].items():
+            values = value if isinstance(value, list) else [value]
+            if not 1 <= len(values) <= 2 or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values
+            ):
+                raise UsageError(f"{where}: metrics.{name} must be a number or [mean, std]")
+    return entries
 
 
 def load_suite(
@@ -113,21 +160,7 @@ def load_suite(
       UsageError: unknown suite, malformed TOML, unknown fields, duplicate runs,
         or any run that does not resolve.
     """
-    import tomllib
-    from pathlib import Path
-
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise UsageError(f"suite file {str(path)!r} does not exist")
-        suite_name = path.stem
-    else:
-        path, suite_name = registry.get_suite(name_or_path).path, name_or_path
-    try:
-        content = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UsageError(f"suite file {str(path)!r} is not valid TOML: {error}") from None
-    _check_keys(content, _SUITE_KEYS, f"suite {suite_name!r}")
+    suite_name, content = _read_suite(name_or_path)
     runs = content.get("run", [])
     if not isinstance(runs, list) or not runs:
         raise UsageError(f"suite {suite_name!r} has no [[run]] tables")

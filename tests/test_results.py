@@ -346,3 +346,45 @@ def test_compare_csv_survives_commas_and_pairs_backends_on_one_side():
     assert float(table[1]["step_ms B/A"]) == pytest.approx(0.5)
     with pytest.raises(UsageError, match="allowed: csv, latex, md"):
         format_compare(rows, "html")
+
+
+def test_published_numbers_sit_beside_the_suites_own(tmp_path):
+    from genbench.results.table import published_rows
+    from genbench.spec import load_published
+
+    entries = load_published("gan2d")
+    labels = {(e["dataset"], e["label"]) for e in entries}
+    assert {("ring8", "GAN"), ("ring8", "PacGAN2"), ("grid25", "PacGAN4")} <= labels
+    rows = published_rows(entries)
+    ring_gan = next(r for r in rows if r.dataset == "ring8" and r.variant.startswith("GAN "))
+    assert ring_gan.backend == "published"
+    assert ring_gan.values["modes_captured"].mean == pytest.approx(6.3)
+    assert ring_gan.values["high_quality_frac"].mean == pytest.approx(0.982)
+    assert ring_gan.values["reverse_kl_modes"].mean == pytest.approx(0.45)
+    table = format_table(rows, "md")
+    assert "| gan | ring8 | PacGAN2 (PacGAN Table 1) | published |" in table
+    assert "7.9 ± 0.1" in table
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        (
+            'model = "gan"\ndataset = "ring8"\nlabel = "x"\nsource = "y"\nmetrics = { a = "z" }',
+            "a number",
+        ),
+        ('model = "gan"\ndataset = "ring8"\nlabel = "x"\nmetrics = { a = 1 }', "needs"),
+        ('model = "gan"\nwho = 1', "unknown field"),
+    ],
+    ids=["non-numeric", "missing-source", "unknown-key"],
+)
+def test_bad_published_entries_are_refused(tmp_path, entry, fragment):
+    from genbench.spec import load_published
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[[run]]\nmodel = "vae"\ndataset = "ring8"\n\n[[published]]\n' + entry + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError, match=fragment):
+        load_published(str(path))

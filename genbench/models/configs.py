@@ -76,3 +76,30 @@ class HMMConfig:
     def validate(self) -> None:
         if self.num_states < 0:
             raise UsageError(f"model.num_states={self.num_states} must be >= 1 (or 0: auto)")
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Generator / discriminator pair trained by the shared step's update schedule."""
+
+    loss: Literal["non_saturating", "minimax", "wgan_gp"] = "non_saturating"  # the game
+    pack: int = 1  # PacGAN: the discriminator sees this many samples concatenated (1..4)
+    n_critic: int = 1  # discriminator phases per generator phase
+    gp_weight: float = 10.0  # lambda of the WGAN-GP gradient penalty
+    noise_dim: int = 2  # dimension of the generator's N(0, I) noise
+    architecture: Literal["auto", "mlp", "conv"] = "auto"  # auto: conv for images, mlp otherwise
+    generator_hidden: tuple[int, ...] = (400, 400, 400, 400)  # MLP generator widths (ReLU)
+    generator_batchnorm: bool = True  # BatchNorm after each generator hidden layer
+    discriminator_hidden: tuple[int, ...] = (200, 200, 200)  # MLP discriminator widths
+    maxout: int = 5  # pieces per maxout unit of the MLP discriminator (1: ReLU)
+    channels: int = 32  # base channel count of the convolutional networks
+
+    def validate(self) -> None:
+        if not 1 <= self.pack <= 4:
+            raise UsageError(f"model.pack={self.pack} must lie in 1..4")
+        if self.n_critic < 1 or self.noise_dim < 1 or self.maxout < 1 or self.channels < 1:
+            raise UsageError("model.n_critic, model.noise_dim, model.maxout, model.channels >= 1")
+        if any(h < 1 for h in (*self.generator_hidden, *self.discriminator_hidden)):
+            raise UsageError("model.generator_hidden and model.discriminator_hidden widths >= 1")
+        if self.gp_weight < 0:
+            raise UsageError(f"model.gp_weight={self.gp_weight} must be >= 0")

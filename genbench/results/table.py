@@ -172,6 +172,30 @@ def aggregate(records: list[dict], metrics: list[str] | None = None) -> list[Row
     return sorted(rows, key=lambda r: (r.model, r.dataset, r.variant, r.backend))
 
 
+def published_rows(entries: list[dict]) -> list[Row]:
+    """Rows of published reference numbers (``backend`` = ``published``), to set beside
+    a suite's own rows; a ``[mean, std]`` value shows as mean ± std."""
+    rows = []
+    for entry in entries:
+        values = {}
+        for name, value in entry["metrics"].items():
+            mean, std = (value, 0.0) if not isinstance(value, list) else (*value, 0.0)[:2]
+            values[name] = Stat(float(mean), float(std), 2 if isinstance(value, list) else 1)
+        rows.append(
+            Row(
+                model=entry["model"],
+                dataset=entry["dataset"],
+                variant=f"{entry['label']} ({entry['source']})",
+                backend="published",
+                config_key="",
+                n=0,
+                n_failed=0,
+                values=values,
+            )
+        )
+    return rows
+
+
 def _base(name: str) -> str:
     return name.split(" [")[0]
 

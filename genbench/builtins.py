@@ -1,0 +1,258 @@
+"""The built-in models, datasets, metric groups and suites (registered on import of
+``genbench.registry``; plugins add theirs through the ``genbench.plugins`` entry points)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genbench.config import Preset
+from genbench.data import configs as data_configs
+from genbench.models import configs as model_configs
+from genbench.registry import (
+    DatasetEntry,
+    MetricEntry,
+    ModelEntry,
+    SuiteEntry,
+    register_dataset,
+    register_metric,
+    register_model,
+    register_suite,
+)
+
+# PacGAN's 2-D step budget on a 2-core CPU (see the gan2d suite's table for what it reaches).
+PACGAN_CPU_STEPS = 10_000
+_SUITE_DIR = Path(__file__).parent / "suites"
+
+register_model(
+    ModelEntry(
+        name="vae",
+        config=model_configs.VAEConfig,
+        factory="genbench.models.vae:build",
+        description="VAE, Gaussian latent, Bernoulli or Gaussian MLP decoder",
+        presets={
+            "iwae": Preset(
+                "Burda et al. 2015: encoder D-200-200-50 tanh, mirrored decoder",
+                {
+                    "model.hidden": (200, 200),
+                    "model.latent_dim": 50,
+                    "model.activation": "tanh",
+                    "train.lr": 1e-3,
+                    "train.b2": 0.999,
+                    # 50 steps per compiled call: removes per-step dispatch (1.0x -> 1.2x torch)
+                    "train.inner_steps": 50,
+                },
+            ),
+            "linear": Preset(
+                "linear Gaussian encoder and decoder (PPCA): closed-form log p(x)",
+                {"model.linear": True, "model.decoder": "gaussian"},
+            ),
+        },
+    )
+)
+register_model(
+    ModelEntry(
+        name="autoencoder",
+        config=model_configs.AutoencoderConfig,
+        factory="genbench.models.autoencoder:build",
+        description="deterministic or denoising MLP autoencoder",
+        presets={
+            "denoising": Preset(
+                "denoising autoencoder: masking noise, probability 0.25",
+                {"model.noise": "mask", "model.noise_level": 0.25},
+            ),
+        },
+    )
+)
+
+register_model(
+    ModelEntry(
+        name="naive_bayes",
+        config=model_configs.NaiveBayesConfig,
+        factory="genbench.models.naive_bayes:build",
+        description="naive Bayes: closed-form or gradient fit",
+        defaults={"train.fit": "exact"},
+        presets={
+            "categorical": Preset(
+                "categorical features (grey-level digits: 17 values per pixel)",
+                {"model.features": "categorical"},
+            ),
+            "gaussian": Preset("Gaussian features", {"model.features": "gaussian"}),
+        },
+    )
+)
+
+register_model(
+    ModelEntry(
+        name="hmm",
+        config=model_configs.HMMConfig,
+        factory="genbench.models.hmm:build",
+        description="hidden Markov model, categorical or Gaussian emissions: EM or gradient fit",
+        defaults={"train.fit": "em", "train.steps": 100, "train.restarts": 5},
+    )
+)
+
+register_model(
+    ModelEntry(
+        name="gan",
+        config=model_configs.GANConfig,
+        factory="genbench.models.gan:build",
+        description="GAN: non-saturating, minimax or WGAN-GP; PacGAN packing; n_critic",
+        defaults={"train.lr": 1e-4, "train.b1": 0.5, "train.b2": 0.999},
+        presets={
+            "pacgan": Preset(
+                "PacGAN 2-D networks (Lin et al. 2018): G 4x400 ReLU + BatchNorm, D 3x200 "
+                "maxout-5, 2-D noise, Adam 1e-4 beta1 0.8, batch 100, a CPU step budget",
+                {
+                    "model.generator_hidden": (400, 400, 400, 400),
+                    "model.discriminator_hidden": (200, 200, 200),
+                    "model.maxout": 5,
+                    "model.noise_dim": 2,
+                    "train.lr": 1e-4,
+                    "train.b1": 0.8,
+                    "train.batch_size": 100,
+                    "train.steps": PACGAN_CPU_STEPS,
+                    "train.inner_steps": 100,
+                },
+            ),
+            "pacgan-paper": Preset(
+                "PacGAN's full schedule: 400 epochs of 100,000 points at batch 100 (accelerators)",
+                {
+                    "model.generator_hidden": (400, 400, 400, 400),
+                    "model.discriminator_hidden": (200, 200, 200),
+                    "model.maxout": 5,
+                    "model.noise_dim": 2,
+                    "train.lr": 1e-4,
+                    "train.b1": 0.8,
+                    "train.batch_size": 100,
+                    "train.steps": 400_000,
+                    "train.inner_steps": 1000,
+                },
+            ),
+            "digits": Preset(
+                "small convolutional GAN for 8x8 digits (DCGAN-style), 32-D noise",
+                {
+                    "model.architecture": "conv",
+                    "model.noise_dim": 32,
+                    "model.channels": 32,
+                    "train.lr": 2e-4,
+                    "train.b1": 0.5,
+                    "train.batch_size": 64,
+                    "train.steps": 3000,
+                    "train.inner_steps": 100,
+                },
+            ),
+        },
+    )
+)
+
+_SOURCES = "genbench.data.sources"
+register_dataset(
+    DatasetEntry("ring8", data_configs.Ring8Config, f"{_SOURCES}:ring8", "8 Gaussians on a circle")
+)
+register_dataset(
+    DatasetEntry(
+        "grid25", data_configs.Grid25Config, f"{_SOURCES}:grid25", "25 Gaussians on a 5x5 grid"
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "linear_gaussian",
+        data_configs.LinearGaussianConfig,
+        "genbench.data.linear_gaussian:linear_gaussian",
+        "probabilistic-PCA source with closed-form log p(x)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "digits",
+        data_configs.DigitsConfig,
+        "genbench.data.digits:digits_grey",
+        "scikit-learn 8x8 digits, grey levels 0..16",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "digits_binary",
+        data_configs.DigitsConfig,
+        "genbench.data.digits:digits_binary",
+        "scikit-learn 8x8 digits binarized at > 7",
+    )
+)
+register_metric(
+    MetricEntry(
+        "likelihood",
+        "genbench.metrics.likelihood:likelihood_metrics",
+        "nll, bits_per_dim, elbo, kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
+    )
+)
+register_metric(
+    MetricEntry(
+        "reconstruction",
+        "genbench.metrics.reconstruction:reconstruction_metrics",
+        "recon_bce or recon_mse",
+    )
+)
+register_metric(
+    MetricEntry(
+        "classification",
+        "genbench.metrics.classification:classification_metrics",
+        "accuracy (models with a class-conditional log_joint, labelled data)",
+    )
+)
+register_metric(
+    MetricEntry(
+        "source",
+        "genbench.metrics.divergence:source_metrics",
+        "entropy_source, kl_to_source (datasets with a known density)",
+    )
+)
+register_metric(
+    MetricEntry(
+        "sample_quality",
+        "genbench.metrics.sample_quality:sample_quality_metrics",
+        "modes_captured, high_quality_frac, reverse_kl_modes (2-D mixtures), frechet_distance,"
+        " precision, recall, log_prob_source_of_samples (models that sample)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "naive_bayes_source",
+        data_configs.NaiveBayesSourceConfig,
+        "genbench.data.naive_bayes_source:naive_bayes_source",
+        "random naive-Bayes source, C=10, D=64 binary features (labelled)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "casino",
+        data_configs.CasinoConfig,
+        "genbench.data.hmm_sources:casino",
+        "the occasionally dishonest casino HMM (2 states, 6 symbols)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "hmm_random",
+        data_configs.RandomHMMConfig,
+        "genbench.data.hmm_sources:random_hmm",
+        "a random categorical HMM source (K states, M symbols)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "hmm_gaussian",
+        data_configs.GaussianHMMConfig,
+        "genbench.data.hmm_sources:gaussian_hmm",
+        "a random sticky HMM source with Gaussian emissions (K states, D dims)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "file",
+        data_configs.FileConfig,
+        "genbench.data.files:file_dataset",
+        "your own .npy or .csv array (--set data.path=FILE [data.sha256=...])",
+    )
+)
+for _path in sorted(_SUITE_DIR.glob("*.toml")):
+    register_suite(SuiteEntry(_path.stem, _path))

@@ -1,0 +1,169 @@
+"""Generative adversarial networks on the shared training step.
+
+A GAN has two parameter groups, ``generator`` and ``discriminator``, and an
+update schedule: ``n_critic`` discriminator phases, then one generator phase,
+all inside one compiled step, each phase seeing the parameters the earlier
+ones produced (DESIGN §2-§3). ``loss`` returns both players' losses on one
+batch; the step differentiates each with respect to its own group only.
+
+With D the discriminator's logit, r = D(real) and f = D(G(z)) (softplus(t) = log(1 + e^t)):
+
+- ``minimax`` (Goodfellow et al. 2014): L_D = softplus(-r) + softplus(f),
+  L_G = -softplus(f) (G minimises log(1 - sigmoid(f))).
+- ``non_saturating``: the same L_D, L_G = softplus(-f) (G maximises log sigmoid(f)).
+- ``wgan_gp`` (Gulrajani et al. 2017): L_D = f - r + lambda (|grad_x D(x_hat)| - 1)^2
+  with x_hat uniform on the segment between a real and a fake input, L_G = -f.
+
+PacGAN packing (Lin et al. 2018): the discriminator judges ``pack`` samples
+concatenated, so a batch of B samples makes B / pack discriminator inputs.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from genbench.models.gan_nets import (
+    ConvDiscriminator,
+    ConvGenerator,
+    MaxoutDiscriminator,
+    MLPGenerator,
+)
+
+
+def adversarial_losses(kind: str, real_logits: jax.Array, fake_logits: jax.Array):
+    """(discriminator loss, generator loss) of ``kind``, averaged over the inputs
+    (the gradient penalty of ``wgan_gp`` is added by the caller)."""
+    if kind == "wgan_gp":
+        return jnp.mean(fake_logits) - jnp.mean(real_logits), -jnp.mean(fake_logits)
+    d_loss = jnp.mean(jax.nn.softplus(-real_logits) + jax.nn.softplus(fake_logits))
+    if kind == "minimax":
+        return d_loss, -jnp.mean(jax.nn.softplus(fake_logits))
+    return d_loss, jnp.mean(jax.nn.softplus(-fake_logits))
+
+
+def gradient_penalty(discriminator, real: jax.Array, fake: jax.Array, rng: jax.Array):
+    """E[(|grad_x D(x_hat)|_2 - 1)^2], x_hat = eps real + (1 - eps) fake, eps ~ U[0, 1]."""
+    eps = jax.random.uniform(rng, (real.shape[0], 1))
+    x_hat = eps * real + (1 - eps) * jax.lax.stop_gradient(fake)
+    grads = jax.grad(lambda v: jnp.sum(discriminator(v)))(x_hat)
+    norms = jnp.sqrt(jnp.sum(grads**2, axis=-1) + 1e-12)
+    return jnp.mean((norms - 1) ** 2)
+
+
+class GAN(nnx.Module):
+    """A generator G(z), z ~ N(0, I), and a discriminator (or critic) D on packed inputs.
+
+    Args:
+      generator: ``(z, train) -> x [n, D]``.
+      discriminator: ``x [n, pack * D] -> logits [n]``.
+      noise_dim: dimension of z.
+      loss: ``non_saturating``, ``minimax`` or ``wgan_gp``.
+      pack: samples per discriminator input.
+      n_critic: discriminator phases per generator phase.
+      gp_weight: lambda of the gradient penalty.
+    """
+
+    input_kind = "continuous"
+
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        *,
+        noise_dim: int,
+        loss: str,
+        pack: int,
+        n_critic: int,
+        gp_weight: float,
+    ):
+        self.generator, self.discriminator = generator, discriminator
+        self.noise_dim, self.kind, self.pack = noise_dim, loss, pack
+        self.n_critic, self.gp_weight = n_critic, gp_weight
+
+    def param_groups(self):
+        return {
+            "generator": nnx.All(nnx.Param, nnx.PathContains("generator")),
+            "discriminator": nnx.All(nnx.Param, nnx.PathContains("discriminator")),
+        }
+
+    def update_schedule(self):
+        return [("discriminator", self.n_critic), ("generator", 1)]
+
+    def _packed(self, x: jax.Array) -> jax.Array:
+        return x.reshape(x.shape[0] // self.pack, -1)
+
+    def loss(self, batch: jax.Array, rng: jax.Array):
+        """Both players' losses on ``batch [B, D]`` (B a multiple of ``pack``)."""
+        k_z, k_gp = jax.random.split(rng)
+        z = jax.random.normal(k_z, (batch.shape[0], self.noise_dim))
+        fake = self._packed(self.generator(z, train=True))
+        real = self._packed(batch.reshape(batch.shape[0], -1))
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        d_loss, g_loss = adversarial_losses(self.kind, real_logits, fake_logits)
+        if self.kind == "wgan_gp":
+            d_loss = d_loss + self.gp_weight * gradient_penalty(
+                self.discriminator, real, fake, k_gp
+            )
+        return {"discriminator": d_loss, "generator": g_loss}, {}
+
+    def sample(self, rng: jax.Array, n: int) -> jax.Array:
+        """``n`` samples ``[n, D]`` (BatchNorm with its running statistics)."""
+        return self.generator(jax.random.normal(rng, (n, self.noise_dim)), train=False)
+
+    def flops_per_example(self) -> int:
+        """Analytic training FLOPs per sample of one iteration (2 per multiply-accumulate).
+
+        Each discriminator phase: G forward, D forward and backward on the real
+        and the fake half (3 forward passes' worth each). The generator phase: G
+        forward and backward, D forward and its input gradient (2 passes' worth).
+        """
+        g = self.generator.macs()
+        d = self.discriminator.macs() / self.pack
+        return int(2 * (self.n_critic * (g + 6 * d) + 3 * g + 2 * d))
+
+
+def build(config, dataset, rngs: nnx.Rngs) -> GAN:
+    """The GAN of ``config.model`` for ``dataset``: conv networks for images, MLPs otherwise."""
+    from genbench.errors import UsageError
+
+    cfg = config.model
+    if config.train.batch_size % cfg.pack:
+        raise UsageError(
+            f"train.batch_size={config.train.batch_size} must be a multiple of "
+            f"model.pack={cfg.pack} (a batch of B samples makes B / pack packed inputs)"
+        )
+    image_shape = getattr(dataset, "image_shape", None)
+    architecture = cfg.architecture
+    if architecture == "auto":
+        architecture = "conv" if image_shape is not None else "mlp"
+    dim = dataset.event_size
+    # Discrete data is dequantised to [0, 1) by the data view: a sigmoid output matches it.
+    squash = dataset.kind in ("binary", "discrete")
+    if architecture == "conv":
+        if image_shape is None:
+            raise UsageError(f"model.architecture=conv needs image data; {dataset.name!r} is not")
+        generator = ConvGenerator(cfg.noise_dim, image_shape, cfg.channels, rngs=rngs)
+        discriminator = ConvDiscriminator(image_shape, cfg.pack, cfg.channels, rngs=rngs)
+    else:
+        generator = MLPGenerator(
+            cfg.noise_dim,
+            cfg.generator_hidden,
+            dim,
+            batchnorm=cfg.generator_batchnorm,
+            squash=squash,
+            rngs=rngs,
+        )
+        discriminator = MaxoutDiscriminator(
+            cfg.pack * dim, cfg.discriminator_hidden, cfg.maxout, rngs=rngs
+        )
+    return GAN(
+        generator,
+        discriminator,
+        noise_dim=cfg.noise_dim,
+        loss=cfg.loss,
+        pack=cfg.pack,
+        n_critic=cfg.n_critic,
+        gp_weight=cfg.gp_weight,
+    )

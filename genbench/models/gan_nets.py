@@ -1,0 +1,141 @@
+"""Generator and discriminator networks of the GAN family: MLPs for low-dimensional data
+(PacGAN's 2-D networks) and small convolutional networks for 8x8 images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class MLPGenerator(nnx.Module):
+    """noise -> [Linear -> (BatchNorm) -> ReLU] x len(hidden) -> Linear -> output.
+
+    Args:
+      noise_dim: dimension of the N(0, I) input.
+      hidden: hidden widths.
+      out_dim: data dimension.
+      batchnorm: BatchNorm after each hidden layer; its statistics are
+        non-parameter state carried by the training step.
+      squash: a sigmoid on the output (data in [0, 1)).
+      rngs: initialisation PRNGs.
+    """
+
+    def __init__(
+        self,
+        noise_dim: int,
+        hidden: Sequence[int],
+        out_dim: int,
+        *,
+        batchnorm: bool,
+        squash: bool,
+        rngs: nnx.Rngs,
+    ):
+        sizes = (noise_dim, *hidden)
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in pairwise(sizes)])
+        self.norms = nnx.List(
+            [nnx.BatchNorm(h, rngs=rngs) for h in hidden] if batchnorm else [],
+        )
+        self.out = nnx.Linear(sizes[-1], out_dim, rngs=rngs)
+        self.squash = squash
+        self.sizes = (*sizes, out_dim)
+
+    def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+        h = z
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if len(self.norms):
+                h = self.norms[i](h, use_running_average=not train)
+            h = jax.nn.relu(h)
+        x = self.out(h)
+        return jax.nn.sigmoid(x) if self.squash else x
+
+    def macs(self) -> int:
+        """Multiply-accumulates of one forward pass of one sample."""
+        return sum(a * b for a, b in pairwise(self.sizes))
+
+
+class MaxoutDiscriminator(nnx.Module):
+    """[Linear -> maxout over ``pieces``] x len(hidden) -> Linear -> one logit.
+
+    Args:
+      in_dim: input dimension (pack x data dimension).
+      hidden: maxout units per layer.
+      pieces: linear pieces per maxout unit (1: ReLU).
+      rngs: initialisation PRNGs.
+    """
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], pieces: int, *, rngs: nnx.Rngs):
+        sizes = (in_dim, *hidden)
+        self.layers = nnx.List([nnx.Linear(a, b * pieces, rngs=rngs) for a, b in pairwise(sizes)])
+        self.out = nnx.Linear(sizes[-1], 1, rngs=rngs)
+        self.pieces = pieces
+        self.sizes = sizes
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        h = x
+        for layer in self.layers:
+            h = layer(h)
+            if self.pieces > 1:
+                h = jnp.max(h.reshape(*h.shape[:-1], -1, self.pieces), axis=-1)
+            else:
+                h = jax.nn.relu(h)
+        return self.out(h)[..., 0]
+
+    def macs(self) -> int:
+        """Multiply-accumulates of one forward pass of one (packed) input."""
+        return sum(a * b * self.pieces for a, b in pairwise(self.sizes)) + self.sizes[-1]
+
+
+class ConvGenerator(nnx.Module):
+    """noise -> Linear to (H/2, W/2, 2C) -> BN, ReLU -> 2x transposed conv to C -> BN, ReLU
+    -> 3x3 conv to one channel -> sigmoid; flattened ``[n, H * W]``."""
+
+    def __init__(self, noise_dim: int, image_shape, channels: int, *, rngs: nnx.Rngs):
+        height, width = image_shape
+        self.start = (height // 2, width // 2, 2 * channels)
+        self.project = nnx.Linear(noise_dim, height * width // 4 * 2 * channels, rngs=rngs)
+        self.norm1 = nnx.BatchNorm(2 * channels, rngs=rngs)
+        self.up = nnx.ConvTranspose(2 * channels, channels, (4, 4), (2, 2), rngs=rngs)
+        self.norm2 = nnx.BatchNorm(channels, rngs=rngs)
+        self.to_pixels = nnx.Conv(channels, 1, (3, 3), rngs=rngs)
+        self._macs = noise_dim * height * width // 4 * 2 * channels + height * width * (
+            16 * 2 * channels * channels // 4 + 9 * channels
+        )
+
+    def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+        h = self.project(z).reshape(z.shape[0], *self.start)
+        h = jax.nn.relu(self.norm1(h, use_running_average=not train))
+        h = jax.nn.relu(self.norm2(self.up(h), use_running_average=not train))
+        return jax.nn.sigmoid(self.to_pixels(h)).reshape(z.shape[0], -1)
+
+    def macs(self) -> int:
+        return self._macs
+
+
+class ConvDiscriminator(nnx.Module):
+    """``pack`` images as channels -> 3x3 conv stride 2 (C) -> leaky ReLU -> 3x3 conv stride 2
+    (2C) -> leaky ReLU -> Linear -> one logit."""
+
+    def __init__(self, image_shape, pack: int, channels: int, *, rngs: nnx.Rngs):
+        height, width = image_shape
+        self.image_shape, self.pack = tuple(image_shape), pack
+        self.conv1 = nnx.Conv(pack, channels, (3, 3), (2, 2), rngs=rngs)
+        self.conv2 = nnx.Conv(channels, 2 * channels, (3, 3), (2, 2), rngs=rngs)
+        flat = -(-height // 4) * -(-width // 4) * 2 * channels
+        self.out = nnx.Linear(flat, 1, rngs=rngs)
+        quarter = height * width // 4
+        self._macs = quarter * 9 * pack * channels + quarter // 4 * 9 * 2 * channels**2 + flat
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        # x: [n, pack * H * W] -> [n, H, W, pack]
+        images = x.reshape(x.shape[0], self.pack, *self.image_shape).transpose(0, 2, 3, 1)
+        h = jax.nn.leaky_relu(self.conv1(images), 0.2)
+        h = jax.nn.leaky_relu(self.conv2(h), 0.2)
+        return self.out(h.reshape(h.shape[0], -1))[..., 0]
+
+    def macs(self) -> int:
+        return self._macs

@@ -1,0 +1,163 @@
+"""The GAN family: its losses in closed form, its schedule inside the shared step, packing,
+BatchNorm state, non-finite runs, and the CLI's checks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from genbench.cli import main
+from genbench.config import TrainConfig
+from genbench.models.gan import GAN, adversarial_losses, gradient_penalty
+from genbench.models.gan_nets import MaxoutDiscriminator, MLPGenerator
+from genbench.results import validate_record
+from genbench.runner import build, existing_records, run, run_suite
+from genbench.spec import resolve
+from genbench.train.fit import fit
+from genbench.train.mesh import data_mesh
+
+SMALL = {
+    "model.generator_hidden": (16, 16),
+    "model.discriminator_hidden": (16,),
+    "model.maxout": 2,
+    "train.batch_size": 40,
+    "train.steps": 20,
+    "train.inner_steps": 10,
+    "eval.timing_calls": 2,
+    "eval.source_samples": 100,
+}
+
+
+def identity(x, rng):
+    del rng
+    return x
+
+
+@pytest.mark.parametrize("kind", ["non_saturating", "minimax"])
+def test_losses_match_their_closed_forms(kind):
+    r, f = jnp.array([0.3, -1.2]), jnp.array([2.0, -0.5])
+    sigmoid = jax.nn.sigmoid
+    d_loss, g_loss = adversarial_losses(kind, r, f)
+    expected_d = -jnp.mean(jnp.log(sigmoid(r)) + jnp.log(1 - sigmoid(f)))
+    np.testing.assert_allclose(d_loss, expected_d, rtol=1e-6)
+    expected_g = (
+        jnp.mean(jnp.log(1 - sigmoid(f))) if kind == "minimax" else -jnp.mean(jnp.log(sigmoid(f)))
+    )
+    np.testing.assert_allclose(g_loss, expected_g, rtol=1e-6)
+
+
+def test_wasserstein_losses_and_gradient_penalty_of_a_linear_critic():
+    d_loss, g_loss = adversarial_losses("wgan_gp", jnp.array([1.0, 3.0]), jnp.array([0.5, 0.5]))
+    assert float(d_loss) == pytest.approx(0.5 - 2.0) and float(g_loss) == pytest.approx(-0.5)
+    w = jnp.array([3.0, 4.0])  # |grad D| = 5 everywhere: the penalty is (5 - 1)^2
+    real, fake = jnp.ones((6, 2)), jnp.zeros((6, 2))
+    penalty = gradient_penalty(lambda x: x @ w, real, fake, jax.random.key(0))
+    assert float(penalty) == pytest.approx(16.0, rel=1e-5)
+
+
+def small_gan(pack=1, n_critic=1, loss="non_saturating", seed=0):
+    rngs = nnx.Rngs(seed)
+    return GAN(
+        MLPGenerator(2, (16, 16), 2, batchnorm=True, squash=False, rngs=rngs),
+        MaxoutDiscriminator(2 * pack, (16,), 3, rngs=rngs),
+        noise_dim=2,
+        loss=loss,
+        pack=pack,
+        n_critic=n_critic,
+        gp_weight=10.0,
+    )
+
+
+def test_packing_concatenates_consecutive_samples_for_the_discriminator():
+    gan = small_gan(pack=3)
+    x = jnp.arange(24.0).reshape(12, 2)
+    packed = gan._packed(x)
+    assert packed.shape == (4, 6)
+    np.testing.assert_array_equal(packed[1], jnp.concatenate([x[3], x[4], x[5]]))
+    # The discriminator takes 3 x 2 inputs: an unpacked batch would not fit it.
+    losses, _ = gan.loss(x, jax.random.key(0))
+    assert all(np.isfinite(float(v)) for v in losses.values())
+
+
+@pytest.fixture(scope="module")
+def ring8():
+    spec = resolve("gan", "ring8", "pacgan", {**SMALL, "model.n_critic": 3})
+    return build(spec)[0]
+
+
+def test_schedule_runs_n_critic_discriminator_phases_then_the_generator_in_one_call(ring8):
+    gan = small_gan(n_critic=3)
+    train = TrainConfig(steps=4, batch_size=40, inner_steps=2, lr=1e-3)
+    result = fit(gan, ring8, identity, train, 0, data_mesh(jax.devices()[:1]))
+    assert result.failure is None and result.step_fn.traces == 1
+    assert result.step_fn.schedule == [(("discriminator",), 3), (("generator",), 1)]
+    adam = {g: result.state["opt"][g] for g in ("generator", "discriminator")}
+    counts = {g: int(s[0].count) for g, s in adam.items()}  # (adam, schedule) chain
+    assert counts == {"discriminator": 3 * 4, "generator": 4}
+    # BatchNorm statistics are state carried by the step, not parameters.
+    assert not np.allclose(np.asarray(gan.generator.norms[0].mean[...]), 0.0)
+
+
+def test_one_and_four_devices_agree(ring8):
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()[:4]):
+        gan = small_gan(pack=2)
+        # SGD: Adam's first steps are ~lr * sign(gradient), which turns float
+        # reassociation across devices in near-zero gradients into lr-sized differences.
+        train = TrainConfig(steps=4, batch_size=40, inner_steps=2, optimizer="sgd", b1=0.0, lr=0.05)
+        fit(gan, ring8, identity, train, 0, data_mesh(devices))
+        results.append(np.asarray(gan.sample(jax.random.key(3), 64)))
+    np.testing.assert_allclose(results[0], results[1], rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("loss", ["minimax", "wgan_gp"])
+def test_every_loss_trains_through_the_runner(loss):
+    spec = resolve("gan", "ring8", "pacgan", {**SMALL, "model.loss": loss, "model.pack": 2})
+    record = run(spec, devices=jax.devices()[:1])
+    validate_record(record)
+    assert record["status"] == "ok", record["error"]
+    assert {"loss_generator", "loss_discriminator"} <= set(record["history"][-1])
+    metrics = record["metrics"]
+    assert 0 <= metrics["modes_captured"] <= 8 and 0 <= metrics["high_quality_frac"] <= 1
+    assert record["throughput"]["mfu"] > 0 and record["throughput"]["flops_per_step"] > 0
+
+
+def test_conv_gan_on_digits_samples_images():
+    spec = resolve(
+        "gan",
+        "digits",
+        "digits",
+        {"train.steps": 20, "train.inner_steps": 10, "eval.timing_calls": 2},
+    )
+    record = run(spec, devices=jax.devices()[:1])
+    assert record["status"] == "ok", record["error"]
+    assert {"frechet_distance", "precision", "recall"} <= set(record["metrics"])
+
+
+def test_diverging_gan_is_recorded_as_failed_and_the_suite_goes_on(tmp_path):
+    diverging = resolve("gan", "ring8", "pacgan", {**SMALL, "train.lr": 1e30})
+    fine = resolve("gan", "ring8", "pacgan", SMALL)
+    run_suite([diverging, fine], tmp_path)
+    records = {r["config"]["train"]["lr"]: r for r in existing_records(tmp_path)}
+    failed = records[1e30]
+    assert failed["status"] == "failed"
+    assert failed["error"]["step"] is not None and "non-finite" in failed["error"]["message"]
+    assert records[SMALL.get("train.lr", 1e-4)]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--set", "model.pack=5"], "model.pack=5 must lie in 1..4"),
+        (["--set", "model.pack=3", "--set", "train.batch_size=100"], "multiple of model.pack=3"),
+        (["--set", "model.loss=hinge"], "model.loss"),
+        (["--set", "model.architecture=conv"], "needs image data"),
+    ],
+    ids=["pack-range", "pack-batch", "loss-name", "conv-on-2d"],
+)
+def test_bad_gan_settings_are_one_line_exit_2(args, fragment, tmp_path, capsys):
+    assert main(["run", "gan", "ring8", *args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err
+    assert not any(tmp_path.iterdir())
