@@ -103,3 +103,33 @@ class GANConfig:
             raise UsageError("model.generator_hidden and model.discriminator_hidden widths >= 1")
         if self.gp_weight < 0:
             raise UsageError(f"model.gp_weight={self.gp_weight} must be >= 0")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Decoder-only causal transformer (GPT-2 / nanoGPT layout) over symbol sequences."""
+
+    n_layer: int = 2  # transformer blocks
+    n_head: int = 2  # attention heads per block (divides n_embd)
+    n_embd: int = 32  # residual-stream width C
+    block_size: int = 0  # context length B (training windows of B + 1 tokens); 0: min(64, T - 1)
+    stride: int = 0  # beyond B tokens of context, windows advance by this much; 0: B // 2
+    dropout: float = 0.0  # dropout on embeddings and residual branches while training
+    bias: bool = False  # biases in the linear layers and LayerNorms
+    tie_weights: bool = True  # output projection = token embedding transposed
+
+    def validate(self) -> None:
+        if min(self.n_layer, self.n_head, self.n_embd) < 1:
+            raise UsageError("model.n_layer, model.n_head and model.n_embd must be >= 1")
+        if self.n_embd % self.n_head:
+            raise UsageError(
+                f"model.n_embd={self.n_embd} must be a multiple of model.n_head={self.n_head}"
+            )
+        if self.block_size < 0 or self.stride < 0:
+            raise UsageError("model.block_size and model.stride must be >= 1 (or 0: auto)")
+        if self.block_size and self.stride > self.block_size:
+            raise UsageError(
+                f"model.stride={self.stride} must be <= model.block_size={self.block_size}"
+            )
+        if not 0 <= self.dropout < 1:
+            raise UsageError(f"model.dropout={self.dropout} must lie in [0, 1)")
