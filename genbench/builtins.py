@@ -150,6 +150,42 @@ register_model(
     )
 )
 
+register_model(
+    ModelEntry(
+        name="transformer",
+        config=model_configs.TransformerConfig,
+        factory="genbench.models.transformer:build",
+        description="decoder-only causal transformer (GPT): exact NLL per token, KV-cache sampling",
+        defaults={"train.batch_size": 32},
+        presets={
+            "shakespeare-char-cpu": Preset(
+                "nanoGPT's CPU run of shakespeare_char: 4 layers, 4 heads, 128 wide, block 64, "
+                "batch 12, 2,000 iterations, AdamW 1e-3 cosine to 1e-4, no dropout",
+                {
+                    "model.n_layer": 4,
+                    "model.n_head": 4,
+                    "model.n_embd": 128,
+                    "model.block_size": 64,
+                    "model.dropout": 0.0,
+                    "model.bias": False,
+                    "model.tie_weights": True,
+                    "train.batch_size": 12,
+                    "train.steps": 2000,
+                    "train.optimizer": "adamw",
+                    "train.lr": 1e-3,
+                    "train.schedule": "cosine",
+                    "train.warmup_steps": 100,
+                    "train.min_lr": 1e-4,
+                    "train.b1": 0.9,
+                    "train.b2": 0.99,
+                    "train.weight_decay": 0.1,
+                    "train.grad_clip": 1.0,
+                },
+            ),
+        },
+    )
+)
+
 _SOURCES = "genbench.data.sources"
 register_dataset(
     DatasetEntry("ring8", data_configs.Ring8Config, f"{_SOURCES}:ring8", "8 Gaussians on a circle")

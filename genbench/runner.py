@@ -207,8 +207,9 @@ def run(
                 model, fit_s, len(dataset.train), cfg.eval, eval_data, eval_fn
             )
         else:
+            tokens = dataset.event_shape[0] if dataset.kind == "sequence" else None
             record["throughput"] = throughput_metrics(
-                model, result, cfg.train, cfg.eval, eval_data, eval_fn
+                model, result, cfg.train, cfg.eval, eval_data, eval_fn, tokens
             )
     except UsageError:
         raise

@@ -79,6 +79,12 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
             metrics[name] /= steps
         metrics["bits_per_token"] = metrics["nll"] / math.log(2)
         estimators["bits_per_token"] = estimators["nll"]
+        # Perplexity exp(nll per token); for character-level data also bits per character.
+        metrics["perplexity"] = math.exp(min(metrics["nll"], 700.0))
+        estimators["perplexity"] = estimators["nll"]
+        if getattr(dataset, "char_level", False):
+            metrics["bits_per_char"] = metrics["bits_per_token"]
+            estimators["bits_per_char"] = estimators["nll"]
     elif "nll" in metrics:
         metrics["bits_per_dim"] = metrics["nll"] / (dim * math.log(2))
         estimators["bits_per_dim"] = estimators["nll"]

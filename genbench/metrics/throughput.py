@@ -9,6 +9,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from genbench.metrics.batching import ModelFunction
 from genbench.metrics.hardware import peak_flops
@@ -54,6 +55,27 @@ def eval_seconds_per_example(model, data: np.ndarray, fn, batch_size: int, calls
     return statistics.median(time_calls(lambda: function.call_batch(batch, key), calls)) / size
 
 
+SAMPLE_SEQUENCES = 8  # sequences per timed sampling call
+SAMPLE_CALLS = 3  # timed sampling calls at most (a call draws whole sequences)
+
+
+def sample_tokens_per_s(model, timing_calls: int) -> float:
+    """Tokens per second of the model's compiled ``sample(rng, n)`` (median of timed calls).
+
+    ``SAMPLE_SEQUENCES`` sequences per call; tokens = sequences x their length.
+    For a transformer this is its KV-cache sampler.
+    """
+    graphdef, state = nnx.split(model)
+    sample = jax.jit(lambda s, key: nnx.merge(graphdef, s).sample(key, SAMPLE_SEQUENCES))
+    key = jax.random.key(0)
+    tokens = int(np.prod(jax.eval_shape(sample, state, key).shape))
+    time_calls(lambda: sample(state, key), 1)
+    seconds = statistics.median(
+        time_calls(lambda: sample(state, key), min(timing_calls, SAMPLE_CALLS))
+    )
+    return tokens / seconds
+
+
 def peak_memory_bytes(step_fn) -> int:
     """Device peak from ``memory_stats()``; on CPU, the compiled step's footprint.
 
@@ -87,7 +109,8 @@ def throughput_metrics(
       train_cfg, eval_cfg: config sections.
       eval_data: host examples for the evaluation timing.
       eval_fn: per-example evaluation ``(model, x, rng) -> [B]`` to time, or None.
-      tokens_per_example: for sequence data, tokens per example (adds ``train_tokens_per_s``).
+      tokens_per_example: for sequence data, tokens per example (adds ``train_tokens_per_s``);
+        a model's own ``tokens_per_example`` (a transformer's B positions per window) wins.
     """
     step_s = step_seconds(fit_result.step_fn, fit_result.state, eval_cfg.timing_calls)
     batch = train_cfg.batch_size
@@ -97,8 +120,11 @@ def throughput_metrics(
         "train_examples_per_s": batch / step_s,
         "train_s": fit_result.train_s,
     }
+    tokens_per_example = getattr(model, "tokens_per_example", None) or tokens_per_example
     if tokens_per_example:
         out["train_tokens_per_s"] = batch * tokens_per_example / step_s
+        if hasattr(model, "sample"):
+            out["sample_tokens_per_s"] = sample_tokens_per_s(model, eval_cfg.timing_calls)
     if eval_fn is not None:
         per_example = eval_seconds_per_example(
             model, eval_data, eval_fn, eval_cfg.batch_size, eval_cfg.timing_calls
@@ -109,6 +135,13 @@ def throughput_metrics(
     out["flops_per_step"] = flops_step
     analytic = model.flops_per_example() * batch if hasattr(model, "flops_per_example") else None
     out["analytic_flops_per_step"] = analytic
+    if tokens_per_example:
+        tokens_per_step = batch * tokens_per_example
+        out["flops_per_token"] = flops_step / tokens_per_step if flops_step else None
+        per_token = getattr(model, "analytic_flops_per_token", None)
+        out["analytic_flops_per_token"] = (
+            per_token() if per_token else analytic / tokens_per_step if analytic else None
+        )
     out["peak_flops_per_s"] = peak
     out["mfu"] = analytic / step_s / peak if analytic and peak else None
     out["hfu"] = flops_step / step_s / peak if flops_step and peak else None

@@ -96,19 +96,56 @@ class SourceFeeder:
         return self.source.sample(rng, self.batch_size)
 
 
+class WindowFeeder:
+    """Random windows of ``window`` tokens cut from longer sequences (nanoGPT's ``get_batch``).
+
+    Each step draws ``batch_size`` (sequence, offset) pairs uniformly, with
+    replacement, from the step's data key and gathers the windows from the
+    device-resident ``[N, L]`` array inside the compiled call.
+    """
+
+    def __init__(self, data: np.ndarray, batch_size: int, window: int, mesh: Mesh):
+        self.batch_size, self.window = batch_size, window
+        self.data = jax.device_put(data, replicated(mesh))
+
+    def call_inputs(self, first_step: int):
+        """Windows need no host-side inputs; a constant int32 keeps the call signature fixed."""
+        del first_step
+        return np.int32(0)
+
+    def batch(self, data: jax.Array, inputs, step: jax.Array, rng: jax.Array) -> jax.Array:
+        """``[batch_size, window]`` windows at random rows and offsets (traced, in the call)."""
+        del inputs, step
+        n, length = data.shape
+        k_row, k_offset = jax.random.split(rng)
+        rows = jax.random.randint(k_row, (self.batch_size,), 0, n)
+        offsets = jax.random.randint(k_offset, (self.batch_size,), 0, length - self.window + 1)
+        return data[rows[:, None], offsets[:, None] + jnp.arange(self.window)]
+
+
 def make_feeder(
-    dataset, batch_size: int, inner_steps: int, seed: int, mesh: Mesh, with_labels: bool = False
+    dataset,
+    batch_size: int,
+    inner_steps: int,
+    seed: int,
+    mesh: Mesh,
+    with_labels: bool = False,
+    window: int | None = None,
 ):
     """A ``SourceFeeder`` for sources with fresh sampling, an ``ArrayFeeder`` otherwise.
 
     With ``with_labels`` (a model that declares ``uses_labels``), batches are
-    ``(features, labels)`` tuples.
+    ``(features, labels)`` tuples. With ``window`` (a model that declares
+    ``train_window``), symbol sequences longer than it are cut into random
+    windows of that many tokens by a ``WindowFeeder``.
     """
     if getattr(dataset, "fresh", False):
         return SourceFeeder(dataset, batch_size)
     # Symbol sequences are integers; real-valued sequences (levels 0) stay float.
     symbols = dataset.kind == "categorical" or (dataset.kind == "sequence" and dataset.levels > 0)
     data = np.asarray(dataset.train, np.int32 if symbols else np.float32)
+    if window and symbols and data.ndim == 2 and data.shape[1] > window and not with_labels:
+        return WindowFeeder(data, batch_size, window, mesh)
     if with_labels:
         if not getattr(dataset, "labelled", False):
             raise UsageError(f"the model needs labels; dataset {dataset.name!r} has none")

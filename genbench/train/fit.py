@@ -94,7 +94,10 @@ def fit(
       A ``FitResult``; a non-finite loss stops training at the call where it happened.
     """
     with_labels = getattr(model, "uses_labels", False)
-    feeder = make_feeder(dataset, train.batch_size, train.inner_steps, seed, mesh, with_labels)
+    window = getattr(model, "train_window", None)
+    feeder = make_feeder(
+        dataset, train.batch_size, train.inner_steps, seed, mesh, with_labels, window
+    )
     optimizers = {g: make_optimizer(train, g) for g in param_groups(model)}
     step_fn = TrainStep(
         model,
