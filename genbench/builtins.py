@@ -21,6 +21,16 @@ from genbench.registry import (
 
 # PacGAN's 2-D step budget on a 2-core CPU (see the gan2d suite's table for what it reaches).
 PACGAN_CPU_STEPS = 10_000
+# The PacGAN reference code's 2-D networks and optimiser (Lin et al. 2018).
+PACGAN_NETWORKS = {
+    "model.generator_hidden": (400, 400, 400, 400),
+    "model.discriminator_hidden": (200, 200, 200),
+    "model.maxout": 5,
+    "model.noise_dim": 2,
+    "train.lr": 1e-4,
+    "train.b1": 0.8,
+    "train.batch_size": 100,
+}
 _SUITE_DIR = Path(__file__).parent / "suites"
 
 register_model(
@@ -103,16 +113,10 @@ register_model(
                 "PacGAN 2-D networks (Lin et al. 2018) on a CPU budget of 10,000 steps: G 4x400 "
                 "ReLU, D 3x200 maxout-5, 2-D noise, Adam 1e-4 beta1 0.8, batch 100; no BatchNorm",
                 {
+                    **PACGAN_NETWORKS,
                     # BatchNorm (as in pacgan-paper) slows convergence at this budget: on ring8,
                     # pack 2, 10,000 steps it reached 46% high-quality samples, without 91%.
                     "model.generator_batchnorm": False,
-                    "model.generator_hidden": (400, 400, 400, 400),
-                    "model.discriminator_hidden": (200, 200, 200),
-                    "model.maxout": 5,
-                    "model.noise_dim": 2,
-                    "train.lr": 1e-4,
-                    "train.b1": 0.8,
-                    "train.batch_size": 100,
                     "train.steps": PACGAN_CPU_STEPS,
                     "train.inner_steps": 100,
                 },
@@ -121,14 +125,8 @@ register_model(
                 "PacGAN's networks with BatchNorm in G and its full schedule: 400 epochs of "
                 "100,000 points at batch 100 (accelerators)",
                 {
+                    **PACGAN_NETWORKS,
                     "model.generator_batchnorm": True,
-                    "model.generator_hidden": (400, 400, 400, 400),
-                    "model.discriminator_hidden": (200, 200, 200),
-                    "model.maxout": 5,
-                    "model.noise_dim": 2,
-                    "train.lr": 1e-4,
-                    "train.b1": 0.8,
-                    "train.batch_size": 100,
                     "train.steps": 400_000,
                     "train.inner_steps": 1000,
                 },
