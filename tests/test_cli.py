@@ -42,6 +42,12 @@ def _data(path):
     return ["--set", f"data.path={path}", "--steps", "10"]
 
 
+def _hmm_on_symbols(tmp_path, text, *extra):
+    """argv of an HMM run on a file of symbol sequences."""
+    path = _file(tmp_path, "s.csv", text)
+    return ["run", "hmm", "file", *_data(path), "--set", "data.kind=sequence", *extra]
+
+
 # Each case: an id, a function of tmp_path giving argv, and a fragment of the one-line error.
 BAD_INPUTS = [
     ("unknown-model", lambda t: ["run", "vea", "ring8"], "unknown model 'vea'; allowed:"),
@@ -130,28 +136,12 @@ BAD_INPUTS = [
     ),
     (
         "symbols-out-of-range",
-        lambda t: [
-            "run",
-            "hmm",
-            "file",
-            *_data(_file(t, "s.csv", "0,1,2\n1,2,0\n2,0,1\n")),
-            "--set",
-            "data.kind=sequence",
-            "--set",
-            "data.levels=2",
-        ],
+        lambda t: _hmm_on_symbols(t, "0,1,2\n1,2,0\n2,0,1\n", "--set", "data.levels=2"),
         "outside [0, data.levels=2)",
     ),
     (
         "symbols-not-integers",
-        lambda t: [
-            "run",
-            "hmm",
-            "file",
-            *_data(_file(t, "s.csv", "0,1.5\n1,0\n0,0\n")),
-            "--set",
-            "data.kind=sequence",
-        ],
+        lambda t: _hmm_on_symbols(t, "0,1.5\n1,0\n0,0\n"),
         "not rows of non-negative integer symbols",
     ),
     (
