@@ -171,15 +171,19 @@ def recompute_tokens(
     n, given = prompt.shape
     tokens = jnp.zeros((n, length), jnp.int32).at[:, :given].set(prompt.astype(jnp.int32))
     graphdef, state = nnx.split(model)
-    forward = jax.jit(lambda st, x: nnx.merge(graphdef, st)(x)[:, -1])
     for p in range(length):
         if p == 0:
             logits = jnp.broadcast_to(model.first_logits[...], (n, model.vocab_size))
         else:
             start = context_start(p, model.block_size, model.stride)
-            logits = forward(state, tokens[:, start:p])
+            logits = last_logits(graphdef, state, tokens[:, start:p])
         if p >= given:
-            tokens = tokens.at[:, p].set(
-                pick(jax.random.fold_in(rng, p), logits, temperature, top_k)
-            )
+            token = pick(jax.random.fold_in(rng, p), logits, temperature, top_k)
+            tokens = tokens.at[:, p].set(token)
     return tokens
+
+
+@functools.partial(jax.jit, static_argnames="graphdef")
+def last_logits(graphdef, state, context: jax.Array) -> jax.Array:
+    """The network's logits ``[N, V]`` at the last position of ``context [N, T]`` (no cache)."""
+    return nnx.merge(graphdef, state)(context)[:, -1]
