@@ -14,14 +14,8 @@ from genbench import registry
 from genbench.cli import main
 from genbench.config import TrainConfig
 from genbench.data.base import Dataset
-from genbench.errors import UsageError
 from genbench.models.transformer import Transformer, context_start
-from genbench.models.transformer_sampling import (
-    generate,
-    last_logits,
-    recompute_tokens,
-    sample_tokens,
-)
+from genbench.models.transformer_sampling import generate, last_logits, recompute_tokens
 from genbench.results import validate_record
 from genbench.runner import run
 from genbench.spec import resolve
@@ -138,8 +132,6 @@ def test_sample_has_the_dataset_length():
     x = nnx.jit(lambda m, k: m.sample(k, 5))(model, jax.random.key(0))
     assert x.shape == (5, 11) and x.dtype == jnp.int32
     assert int(x.min()) >= 0 and int(x.max()) < V
-    same = sample_tokens(model, jax.random.key(0), jnp.zeros((5, 0), jnp.int32), 11)
-    np.testing.assert_array_equal(x, same)
 
 
 def test_flop_count():
@@ -153,6 +145,8 @@ def test_flop_count():
 def test_training_run_beats_the_unigram_entropy(cycle_registered):
     overrides = {
         "model.block_size": 8,
+        "model.n_layer": 1,
+        "model.n_embd": 8,
         "train.steps": 60,
         "train.inner_steps": 20,
         "train.batch_size": 16,
@@ -189,9 +183,7 @@ def test_one_device_and_four_devices_agree_and_compile_once():
 
 
 def test_block_size_longer_than_the_window_is_a_usage_error(cycle_registered, capsys):
-    spec = resolve("transformer", cycle_registered, None, {"model.block_size": 17})
-    with pytest.raises(UsageError, match="block_size=17 needs windows of 18 tokens"):
-        run(spec)
-    assert main(["run", "transformer", "casino", "--set", "model.block_size=6000"]) == 2
+    assert main(["run", "transformer", cycle_registered, "--set", "model.block_size=17"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "model.block_size=6000" in err
+    assert len(err.splitlines()) == 1
+    assert "model.block_size=17 needs windows of 18 tokens" in err
