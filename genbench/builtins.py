@@ -293,6 +293,14 @@ register_dataset(
         "your own .npy or .csv array (--set data.path=FILE [data.sha256=...])",
     )
 )
+register_dataset(
+    DatasetEntry(
+        "markov",
+        data_configs.MarkovConfig,
+        "genbench.data.markov:markov",
+        "order-k Markov chain source, exact window log p and entropy rate (k=2, V=16)",
+    )
+)
 
 
 def _description(path: Path) -> str:

@@ -43,6 +43,9 @@ class Dataset:
       num_classes: number of classes of a labelled dataset.
       image_shape: (rows, columns) of flat image examples, for models that read
         an image as a sequence of rows.
+      vocabulary: optional tokens of a ``sequence`` dataset of symbols, one
+        string per symbol (``vocabulary[i]`` decodes symbol ``i``; ``levels``
+        entries), for decoding samples.
     """
 
     def __init__(
@@ -56,8 +59,10 @@ class Dataset:
         test_labels=None,
         num_classes: int = 0,
         image_shape: tuple[int, int] | None = None,
+        vocabulary: list[str] | None = None,
     ):
         _check_arrays(name, train, test, kind, levels)
+        _check_vocabulary(name, kind, levels, vocabulary)
         _check_labels(name, train, train_labels, test, test_labels, num_classes)
         self.name = name
         self.train = train
@@ -67,6 +72,7 @@ class Dataset:
         self.train_labels, self.test_labels = train_labels, test_labels
         self.num_classes = num_classes
         self.image_shape = image_shape
+        self.vocabulary = list(vocabulary) if vocabulary is not None else None
 
     @property
     def labelled(self) -> bool:
@@ -115,6 +121,16 @@ def _check_arrays(name, train, test, kind, levels) -> None:
         raise UsageError(f"dataset {name!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
     if kind == "discrete" and levels < 2:
         raise UsageError(f"dataset {name!r}: a discrete dataset needs levels >= 2")
+
+
+def _check_vocabulary(name, kind, levels, vocabulary) -> None:
+    if vocabulary is None:
+        return
+    if kind != "sequence" or len(vocabulary) != levels or len(set(vocabulary)) != levels:
+        raise UsageError(
+            f"dataset {name!r}: a vocabulary needs a sequence dataset and {levels} distinct "
+            f"tokens (one per symbol), got {len(vocabulary)} for kind {kind}"
+        )
 
 
 def _check_labels(name, train, train_labels, test, test_labels, num_classes) -> None:

@@ -159,3 +159,35 @@ class GaussianHMMConfig(CasinoConfig):
             raise UsageError("data.num_states and data.dim must be >= 1")
         if not 0 <= self.stickiness < 1 or self.separation <= 0:
             raise UsageError("data.stickiness must lie in [0, 1) and data.separation be > 0")
+
+
+# Sequence datasets (issue 5). Windows hold block_size + 1 symbols (a transformer reads
+# x[:-1] and predicts x[1:]); sources call the window length num_steps.
+
+MARKOV_MAX_TABLE = 1 << 22  # V^(k+1) transition-table entries at most (32 MiB in float64)
+
+
+@dataclass(frozen=True)
+class MarkovConfig:
+    """An order-k Markov chain over V symbols: rows P(. | context) ~ Dirichlet(concentration)."""
+
+    order: int = 2  # k, symbols of context
+    vocab_size: int = 16  # V, alphabet size
+    concentration: float = 0.5  # Dirichlet concentration of each row of the transition table
+    source_seed: int = 0  # seed of the table and the fixed splits (the same for every run seed)
+    num_steps: int = 65  # T, symbols per window (block_size + 1)
+    n_train: int = 10_000  # windows in the fixed training set
+    n_test: int = 1000  # windows in the fixed test set
+    fresh: bool = False  # training draws fresh windows from the source inside the step
+
+    def validate(self) -> None:
+        _check_sizes(self.n_train, self.n_test)
+        if self.order < 0 or self.vocab_size < 2 or self.concentration <= 0:
+            raise UsageError("data.order >= 0, data.vocab_size >= 2, data.concentration > 0")
+        if self.vocab_size ** (self.order + 1) > MARKOV_MAX_TABLE:
+            raise UsageError(
+                f"data.vocab_size^(data.order + 1) = {self.vocab_size}^{self.order + 1} "
+                f"transition entries exceeds {MARKOV_MAX_TABLE}"
+            )
+        if self.num_steps < 1:
+            raise UsageError(f"data.num_steps={self.num_steps} must be >= 1")

@@ -72,7 +72,7 @@ def _kl_rate(model, source, eval_cfg, k_ent, k_x, k_q):
     steps, n = eval_cfg.source_steps, eval_cfg.source_samples
     entropy = source.entropy(k_ent, num_steps=steps)
     metrics = {"entropy_rate_source": entropy.value, "entropy_rate_source_se": entropy.se}
-    estimators = {"entropy_rate_source": "monte_carlo"}
+    estimators = {"entropy_rate_source": "closed_form" if entropy.se == 0 else "monte_carlo"}
     if not hasattr(model, "log_prob"):
         return metrics, estimators
     states, x = source.sample_with_states(k_x, n, steps)
@@ -84,7 +84,8 @@ def _kl_rate(model, source, eval_cfg, k_ent, k_x, k_q):
         (log_p - log_q) / steps
     )
     estimators["kl_rate_to_source"] = "exact"
-    if hasattr(model, "viterbi"):
+    # Sources whose "states" are observed (Markov contexts) have no hidden path to decode.
+    if hasattr(model, "viterbi") and getattr(source, "hidden_states", True):
         decoded = ModelFunction(model, lambda m, xs, r: m.viterbi(xs), eval_cfg.batch_size).map(
             np.asarray(x), k_q
         )
