@@ -301,6 +301,37 @@ register_dataset(
         "order-k Markov chain source, exact window log p and entropy rate (k=2, V=16)",
     )
 )
+register_dataset(
+    DatasetEntry(
+        "text",
+        data_configs.TextConfig,
+        "genbench.data.text:text_dataset",
+        "a UTF-8 text as characters (--set data.path=FILE; default tiny Shakespeare, downloaded)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "smiles",
+        data_configs.SmilesConfig,
+        "genbench.data.smiles:smiles_dataset",
+        "MOSES molecules as SMILES characters (data.path CSV, the molsets wheel, or download)",
+    )
+)
+register_dataset(
+    DatasetEntry(
+        "chorales",
+        data_configs.ChoralesConfig,
+        "genbench.data.chorales:chorales",
+        "Bach chorales from music21's corpus: soprano notes (pip install music21)",
+    )
+)
+register_metric(
+    MetricEntry(
+        "molecules",
+        "genbench.metrics.molecules:molecule_metrics",
+        "validity, uniqueness, novelty of sampled SMILES (MOSES; needs rdkit)",
+    )
+)
 
 
 def _description(path: Path) -> str:

@@ -164,6 +164,34 @@ BAD_INPUTS = [
         ],
         "train.checkpoint_every=15",
     ),
+    (
+        "text-not-utf8",
+        lambda t: ["run", "hmm", "text", *_data(_bytes(t, "t.txt", b"ab\xffcd" * 40))],
+        "not UTF-8",
+    ),
+    (
+        "text-block-size",
+        lambda t: [
+            "run",
+            "hmm",
+            "text",
+            *_data(_file(t, "t.txt", "abcdefghij" * 30)),
+            "--set",
+            "data.block_size=100",
+        ],
+        "data.block_size=100 needs windows of 101 characters",
+    ),
+    ("text-missing", lambda t: ["run", "hmm", "text", *_data(t / "none.txt")], "not exist"),
+    (
+        "smiles-missing",
+        lambda t: ["run", "hmm", "smiles", *_data(t / "none.csv")],
+        "not exist",
+    ),
+    (
+        "markov-order",
+        lambda t: ["run", "hmm", "markov", "--set", "data.order=-1"],
+        "data.order >= 0",
+    ),
 ]
 
 

@@ -191,3 +191,98 @@ class MarkovConfig:
             )
         if self.num_steps < 1:
             raise UsageError(f"data.num_steps={self.num_steps} must be >= 1")
+
+
+TEXT_TRAIN_FRACTION = 0.9  # first 90% of the characters train, the last 10% test (nanoGPT)
+
+
+def check_text_length(num_chars: int, block_size: int, where: str) -> None:
+    """Both splits of a text of ``num_chars`` characters must hold one window of block_size + 1."""
+    n_train = int(num_chars * TEXT_TRAIN_FRACTION)
+    shortest = min(n_train, num_chars - n_train)
+    if shortest < block_size + 1:
+        raise UsageError(
+            f"data.block_size={block_size} needs windows of {block_size + 1} characters, but "
+            f"the {'test' if num_chars - n_train < n_train else 'train'} split of {where} "
+            f"({num_chars} characters) has {shortest}"
+        )
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """A UTF-8 text as characters: first 90% train, last 10% test, windows of block_size + 1."""
+
+    path: str = ""  # the UTF-8 text file; empty: tiny Shakespeare (downloaded once, cached)
+    sha256: str = ""  # expected SHA-256 of data.path; empty skips the check
+    block_size: int = 64  # B; windows hold B + 1 characters
+    stride: int = 0  # start-to-start distance of training windows; 0: block_size // 2
+
+    def validate(self) -> None:
+        if self.block_size < 1 or self.stride < 0:
+            raise UsageError("data.block_size must be >= 1 and data.stride >= 0")
+        if self.path:
+            from genbench.data.download import read_utf8
+
+            check_data_file(self.path, self.sha256)
+            check_text_length(len(read_utf8(self.path)), self.block_size, repr(self.path))
+
+
+SMILES_SUFFIXES = (".csv", ".gz")
+
+
+@dataclass(frozen=True)
+class SmilesConfig:
+    """MOSES molecules as SMILES characters: rows [start, characters..., end, padding]."""
+
+    # CSV (or .csv.gz) with a SMILES column; a SPLIT column selects train/test (MOSES's
+    # dataset_v1.csv); empty: the molsets wheel's files, else the MOSES download (cached)
+    path: str = ""
+    test_path: str = ""  # CSV of test molecules for a data.path without a SPLIT column
+    sha256: str = ""  # expected SHA-256 of data.path; empty skips the check
+    test_split: Literal["test", "test_scaffolds"] = "test"  # MOSES test set to use
+    max_length: int = 64  # tokens per row, start and end included; longer molecules are dropped
+    subsample: int = 0  # training molecules kept (a seeded choice); 0 = all
+    split_seed: int = 0  # seed of the subsample (and of a 90/10 split of a file with no SPLIT)
+    rdkit_metrics: bool = False  # require validity, uniqueness, novelty (an error without RDKit)
+
+    def validate(self) -> None:
+        if self.max_length < 3 or self.subsample < 0:
+            raise UsageError("data.max_length must be >= 3 and data.subsample >= 0")
+        if self.test_path and not self.path:
+            raise UsageError("data.test_path needs data.path (the training molecules)")
+        if self.path:
+            check_data_file(self.path, self.sha256, SMILES_SUFFIXES)
+        if self.test_path:
+            check_data_file(self.test_path, "", SMILES_SUFFIXES)
+        if self.rdkit_metrics:
+            import importlib.util
+
+            if importlib.util.find_spec("rdkit") is None:
+                raise UsageError(
+                    "data.rdkit_metrics=true needs RDKit for validity, uniqueness and "
+                    "novelty: pip install rdkit"
+                )
+
+
+@dataclass(frozen=True)
+class ChoralesConfig:
+    """Soprano lines of music21's Bach chorales, split by piece, windows of block_size + 1."""
+
+    encoding: Literal["note", "sixteenth"] = "note"  # one token per note, or per sixteenth
+    block_size: int = 64  # B; windows hold B + 1 tokens
+    stride: int = 0  # start-to-start distance of training windows; 0: block_size // 2
+    max_pieces: int = 0  # chorales parsed (the first in music21's order); 0 = all
+    split_seed: int = 0  # seed of the split by piece (the same for every run seed)
+    test_fraction: float = 0.1  # fraction of pieces in the test split
+
+    def validate(self) -> None:
+        import importlib.util
+
+        if self.block_size < 1 or self.stride < 0 or self.max_pieces < 0:
+            raise UsageError("data.block_size >= 1, data.stride >= 0, data.max_pieces >= 0")
+        if not 0 < self.test_fraction < 1:
+            raise UsageError(f"data.test_fraction={self.test_fraction} must lie in (0, 1)")
+        if self.max_pieces == 1:
+            raise UsageError("data.max_pieces=1: a split by piece needs at least 2 pieces")
+        if importlib.util.find_spec("music21") is None:
+            raise UsageError("the chorales dataset needs music21: pip install music21")
