@@ -1,0 +1,214 @@
+"""The ``pacgan`` GAN iteration on ``grid25``, genbench vs PyTorch eager.
+
+One iteration is one discriminator phase and one generator phase, at batch 100 and
+pack 1, on fresh samples of the 25-Gaussian grid (``gan_setup.py``, ``peers/torch_gan.py``).
+
+- ``test_torch_peer_matches_genbench_loss``: given genbench's weights, the same real
+  batch and the same noise, the peer's L_D and L_G equal genbench's (rtol 1e-5), with
+  BatchNorm in training mode on both sides. This is not a benchmark.
+- ``test_genbench_gan_step[inner1|inner100]``: one compiled call of the harness's shared
+  step. ``extra_info['step_ms']`` is the median per iteration, beside ``mfu`` and ``hfu``.
+- ``test_torch_gan_step``: one PyTorch eager iteration.
+- ``test_gan_speed_ratio``: ``ROUNDS`` interleaved rounds (genbench at inner 100, torch,
+  genbench, ...). It reports the median of the per-round ratios torch / genbench and the
+  median over the quiet rounds (``benchmarks/timing.py``), and genbench's ``mfu``
+  (analytic FLOPs) and ``hfu`` (XLA's cost analysis) at its median step time.
+
+Threads: XLA uses every core in the affinity mask; torch is set to the same number.
+GENBENCH_WRITE_RESULTS=1 writes ``results/benchmarks/gan_step_cpu.json``;
+GENBENCH_ASSERT_SPEED=1 makes the ratio test fail below ``TARGET``.
+Run: ``python -m pytest benchmarks/test_gan_step.py -s``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from benchmarks.conftest import _environment, write_json_atomic
+from benchmarks.gan_setup import BATCH, PRESET_INNER_STEPS, PacganStep, pacgan_spec
+from benchmarks.test_vae_step import _median_s, _torch
+from benchmarks.timing import QUIET, interleaved_ratio, pedantic, rounded
+from benchmarks.vae_setup import cpu_threads
+from genbench.metrics.hardware import peak_flops
+from genbench.metrics.throughput import step_seconds
+from genbench.runner import build
+
+ROUNDS, STEPS_PER_ROUND, TARGET = 9, 200, 1.5
+# G's BatchNorm: None is the preset's (none); True is pacgan-paper's generator.
+VARIANTS = pytest.mark.parametrize("batchnorm", [None, True], ids=["preset", "batchnorm"])
+RESULTS_FILE = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "gan_step_cpu.json"
+
+
+@pytest.fixture(scope="module")
+def gan_results():
+    """A dict the tests fill; written to ``RESULTS_FILE`` when GENBENCH_WRITE_RESULTS=1."""
+    peak, source = peak_flops()
+    setup = {"peak_flops_per_s": peak, "peak_source": source, "config": str(pacgan_spec().config)}
+    results = {"environment": _environment() | setup, "benchmarks": {}}
+    yield results["benchmarks"]
+    if os.environ.get("GENBENCH_WRITE_RESULTS") == "1" and results["benchmarks"]:
+        results["environment"]["load_average_1min_at_end"] = os.getloadavg()[0]
+        write_json_atomic(RESULTS_FILE, results)
+        print(f"\nwrote {RESULTS_FILE}")
+
+
+def utilisation(step: PacganStep, step_ms: float) -> dict:
+    """genbench's ``mfu`` and ``hfu`` at ``step_ms`` per iteration, as the harness computes them.
+
+    ``genbench.metrics.throughput.throughput_metrics``: analytic FLOPs are
+    ``model.flops_per_example() x batch``, XLA's are ``step_fn.single_step_flops``, and
+    the peak is ``genbench.metrics.hardware.peak_flops`` (on CPU, a measured matmul rate).
+    """
+    peak, source = peak_flops()
+    analytic = step.model.flops_per_example() * BATCH
+    xla = step.step_fn.single_step_flops(step.state)
+    step_s = step_ms / 1e3
+    return {
+        "analytic_flops_per_step": analytic,
+        "flops_per_step": xla,
+        "peak_flops_per_s": peak,
+        "peak_source": source,
+        "mfu": analytic / step_s / peak if peak else None,
+        "hfu": xla / step_s / peak if xla and peak else None,
+    }
+
+
+@VARIANTS
+def test_torch_peer_matches_genbench_loss(batchnorm):
+    """Same weights, real batch and noise: the peer's L_D and L_G equal genbench's."""
+    torch = _torch(cpu_threads())
+    from benchmarks.peers.torch_gan import (
+        Generator,
+        MaxoutDiscriminator,
+        discriminator_loss,
+        generator_loss,
+    )
+
+    spec = pacgan_spec(batchnorm)
+    m, train = spec.config.model, spec.config.train
+    assert (m.generator_hidden, m.discriminator_hidden, m.maxout) == ((400,) * 4, (200,) * 3, 5)
+    assert (m.noise_dim, m.loss, m.pack, m.n_critic) == (2, "non_saturating", 1, 1)
+    assert m.generator_batchnorm is bool(batchnorm)
+    assert (train.optimizer, train.lr, train.b1, train.b2) == ("adam", 1e-4, 0.8, 0.999)
+    assert (spec.config.data.std, spec.config.data.spacing) == (0.05, 2.0)
+    dataset, model = build(spec)
+    real = dataset.sample(jax.random.key(2), BATCH)
+    rng = jax.random.key(1)
+    # GAN.loss draws z from the first half of split(rng).
+    z = jax.random.normal(jax.random.split(rng)[0], (BATCH, m.noise_dim))
+    ours, _ = model.loss(real, rng)
+    g, d = model.generator, model.discriminator
+    generator, discriminator = Generator(m.generator_batchnorm), MaxoutDiscriminator()
+    generator.load_flax(
+        [(lay.kernel[...], lay.bias[...]) for lay in [*g.layers, g.out]],
+        [(n.scale[...], n.bias[...], n.mean[...], n.var[...]) for n in g.norms],
+    )
+    discriminator.load_flax([(lay.kernel[...], lay.bias[...]) for lay in [*d.layers, d.out]])
+    generator.train()
+    with torch.no_grad():
+        fake = generator(torch.tensor(np.asarray(z)))
+        real_t = torch.tensor(np.asarray(real))
+        theirs = {
+            "discriminator": discriminator_loss(discriminator, real_t, fake),
+            "generator": generator_loss(discriminator, fake),
+        }
+    for group in ("discriminator", "generator"):
+        np.testing.assert_allclose(float(theirs[group]), float(ours[group]), rtol=1e-5)
+
+
+@VARIANTS
+@pytest.mark.parametrize(
+    "inner_steps", [1, PRESET_INNER_STEPS], ids=["inner1", f"inner{PRESET_INNER_STEPS}"]
+)
+def test_genbench_gan_step(benchmark, gan_results, inner_steps, batchnorm):
+    """One compiled call of the shared step; ``step_ms`` = its median / ``inner_steps``."""
+    step = PacganStep(batchnorm, inner_steps)
+    rounds = 100 if inner_steps == 1 else 5
+    foreign = pedantic(benchmark, step.call, rounds=rounds, warmup_rounds=2)
+    median = _median_s(benchmark)
+    if median is None:
+        return
+    info = {
+        "inner_steps": inner_steps,
+        "calls": rounds,
+        "step_ms": median / inner_steps * 1e3,
+        # The figure a result record would store (genbench.metrics.throughput).
+        "harness_step_ms": step_seconds(step.step_fn, step.state, 5) * 1e3,
+        "compile_s": step.compile_s,
+        "foreign_cpu_share": foreign,
+    }
+    info |= utilisation(step, info["step_ms"])
+    benchmark.extra_info.update(info)
+    name = f"genbench_{'batchnorm' if step.batchnorm else 'preset'}_inner{inner_steps}"
+    gan_results[name] = info
+    print(f"\n{name}: {json.dumps(rounded(info))}")
+
+
+@VARIANTS
+def test_torch_gan_step(benchmark, gan_results, batchnorm):
+    """One PyTorch eager iteration with as many threads as JAX uses."""
+    _torch(cpu_threads())
+    from benchmarks.peers.torch_gan import TorchGANTrainer
+
+    trainer = TorchGANTrainer(pacgan_spec(batchnorm).config.model.generator_batchnorm, BATCH)
+    foreign = pedantic(benchmark, trainer.run, args=(1,), rounds=100, warmup_rounds=10)
+    median = _median_s(benchmark)
+    if median is None:
+        return
+    info = {"threads": cpu_threads(), "calls": 100, "step_ms": median * 1e3}
+    info["foreign_cpu_share"] = foreign
+    benchmark.extra_info.update(info)
+    name = f"torch_eager_{'batchnorm' if batchnorm else 'preset'}"
+    gan_results[name] = info
+    print(f"\n{name}: {info['step_ms']:.3f} ms/iteration")
+
+
+@VARIANTS
+def test_gan_speed_ratio(benchmark, gan_results, batchnorm):
+    """Median ratio torch / genbench (inner 100) over interleaved rounds, same thread count."""
+    torch = _torch(cpu_threads())
+    from benchmarks.peers.torch_gan import TorchGANTrainer
+
+    ours = PacganStep(batchnorm, PRESET_INNER_STEPS)
+    theirs = TorchGANTrainer(ours.batchnorm, BATCH)
+    ours.run(PRESET_INNER_STEPS)
+    theirs.run(20)
+    result = benchmark.pedantic(
+        interleaved_ratio,
+        args=(ours, theirs, ROUNDS, STEPS_PER_ROUND, (PRESET_INNER_STEPS, 10)),
+        rounds=1,
+        iterations=1,
+    )
+    quiet = [
+        ms
+        for ms, shares in zip(result["genbench_step_ms"], result["foreign_cpu_share"], strict=True)
+        if None not in shares and max(shares) < QUIET
+    ]
+    result["genbench_step_ms_median_quiet"] = statistics.median(quiet) if quiet else None
+    result |= utilisation(ours, result["genbench_step_ms_median"])
+    if quiet:
+        quiet_use = utilisation(ours, result["genbench_step_ms_median_quiet"])
+        result |= {"mfu_quiet": quiet_use["mfu"], "hfu_quiet": quiet_use["hfu"]}
+    result |= {
+        "generator_batchnorm": ours.batchnorm,
+        "batch_size": BATCH,
+        "genbench_inner_steps": PRESET_INNER_STEPS,
+        "threads": cpu_threads(),
+        "torch": torch.__version__,
+        "final_loss": {"genbench": ours.last_loss, "torch": theirs.last_loss},
+    }
+    benchmark.extra_info.update({k: v for k, v in result.items() if not isinstance(v, list)})
+    name = f"ratio_{'batchnorm' if ours.batchnorm else 'preset'}"
+    gan_results[name] = result
+    print(f"\n{name}: torch / genbench (inner {PRESET_INNER_STEPS}), {ROUNDS} rounds:")
+    for key, value in result.items():
+        print(f"  {key}: {json.dumps(rounded(value))}")
+    if batchnorm is None and os.environ.get("GENBENCH_ASSERT_SPEED") == "1":
+        assert result["ratio_median"] >= TARGET, f"median ratio {result['ratio_median']:.2f}"
