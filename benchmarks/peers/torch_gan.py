@@ -94,8 +94,8 @@ class MaxoutDiscriminator(nn.Module):
         h = x
         for layer in self.layers:
             h = layer(h)
-            # Unit j is the max of columns j * pieces ... j * pieces + pieces - 1 (as in Flax).
-            h = h.view(h.shape[0], -1, self.pieces).amax(-1)
+            # Unit j is the max of columns j, j + width, ..., j + (pieces - 1) * width.
+            h = h.view(h.shape[0], self.pieces, -1).amax(1)
         return self.out(h)[:, 0]
 
     def load_flax(self, linears: Sequence[tuple]) -> None:

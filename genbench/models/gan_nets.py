@@ -80,7 +80,10 @@ class MaxoutDiscriminator(nnx.Module):
         for layer in self.layers:
             h = layer(h)
             if self.pieces > 1:
-                h = jnp.max(h.reshape(*h.shape[:-1], -1, self.pieces), axis=-1)
+                # Pieces-major ([..., pieces, units]): the max over a leading axis is an
+                # elementwise max of contiguous slices, ~6x faster on XLA:CPU forward and
+                # backward than a max over a trailing axis of size 5.
+                h = jnp.max(h.reshape(*h.shape[:-1], self.pieces, -1), axis=-2)
             else:
                 h = jax.nn.relu(h)
         return self.out(h)[..., 0]
