@@ -62,7 +62,7 @@ def test_bad_overrides_raise_one_line(overrides, message):
 
 
 def test_unknown_names_list_the_allowed_ones():
-    with pytest.raises(UsageError, match="allowed: autoencoder, hmm, naive_bayes, vae"):
+    with pytest.raises(UsageError, match="allowed: autoencoder, gan, hmm, naive_bayes, transformer, vae"):
         resolve("vea", "digits")
     with pytest.raises(UsageError, match="unknown dataset 'mnist'"):
         resolve("vae", "mnist")
