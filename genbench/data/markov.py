@@ -18,7 +18,11 @@ sum(pi) = 1 for V^k <= ``DENSE_MAX_STATES`` and by power iteration
 pi <- pi M (using the shift structure, O(V^(k+1)) per iteration) above.
 
 Windows x_{0:T} are drawn from the stationary chain: the first k symbols are
-the digits of c_k ~ pi, the rest follow Theta. Hence, for T >= k,
+the digits of c_k ~ pi, the rest follow Theta, by inverse-CDF sampling (one
+uniform per symbol) in a ``lax.scan`` (jit-able, used inside the training step
+when ``data.fresh`` is true); the fixed splits run the same arithmetic in numpy
+from generators seeded by (source_seed, split), so building the source compiles
+nothing and the test set does not depend on ``n_train``. For T >= k,
 
     log p(x_{0:T}) = log pi(c_k) + sum_{t=k}^{T-1} log Theta[c_t, x_t],
 
