@@ -178,6 +178,8 @@ register_model(
                     "train.b2": 0.99,
                     "train.weight_decay": 0.1,
                     "train.grad_clip": 1.0,
+                    # 50 steps per compiled call: no per-step dispatch (the schedule is the same)
+                    "train.inner_steps": 50,
                 },
             ),
         },
@@ -221,7 +223,8 @@ register_metric(
     MetricEntry(
         "likelihood",
         "genbench.metrics.likelihood:likelihood_metrics",
-        "nll, bits_per_dim, elbo, kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
+        "nll, bits_per_dim (sequences: bits_per_token, perplexity, bits_per_char), elbo, "
+        "kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
     )
 )
 register_metric(
