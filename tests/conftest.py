@@ -17,3 +17,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # The feature classifier of the sample-quality metrics is cached once per test session,
 # away from the user's cache.
 os.environ["GENBENCH_CACHE"] = tempfile.mkdtemp(prefix="genbench-test-cache-")
+
+# Start the backend now, with those four devices: an in-process CLI call (``main([...])``)
+# sets XLA_FLAGS to its own CPU default, which must not reach a backend started later.
+import jax  # noqa: E402
+
+assert jax.device_count() == 4
