@@ -62,7 +62,8 @@ def test_bad_overrides_raise_one_line(overrides, message):
 
 
 def test_unknown_names_list_the_allowed_ones():
-    with pytest.raises(UsageError, match="allowed: autoencoder, gan, hmm, naive_bayes, transformer, vae"):
+    allowed = "allowed: autoencoder, gan, hmm, naive_bayes, transformer, vae"
+    with pytest.raises(UsageError, match=allowed):
         resolve("vea", "digits")
     with pytest.raises(UsageError, match="unknown dataset 'mnist'"):
         resolve("vae", "mnist")
