@@ -52,6 +52,17 @@ def _environment() -> dict:
     }
 
 
+def collect_results(path: Path, environment: dict):
+    """Body of a results fixture: yields the dict the tests fill, then writes
+    ``{environment, benchmarks}`` to ``path`` when GENBENCH_WRITE_RESULTS=1."""
+    results = {"environment": environment, "benchmarks": {}}
+    yield results["benchmarks"]
+    if os.environ.get("GENBENCH_WRITE_RESULTS") == "1" and results["benchmarks"]:
+        results["environment"]["load_average_1min_at_end"] = os.getloadavg()[0]
+        write_json_atomic(path, results)
+        print(f"\nwrote {path}")
+
+
 def write_json_atomic(path: Path, value: dict) -> None:
     """Writes ``value`` as JSON to ``path``: a temp file in the same folder, then ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,9 +87,4 @@ def dataset() -> Dataset:
 @pytest.fixture(scope="session")
 def bench_results():
     """A dict the tests fill; written to ``RESULTS_FILE`` when GENBENCH_WRITE_RESULTS=1."""
-    results = {"environment": _environment(), "benchmarks": {}}
-    yield results["benchmarks"]
-    if os.environ.get("GENBENCH_WRITE_RESULTS") == "1" and results["benchmarks"]:
-        results["environment"]["load_average_1min_at_end"] = os.getloadavg()[0]
-        write_json_atomic(RESULTS_FILE, results)
-        print(f"\nwrote {RESULTS_FILE}")
+    yield from collect_results(RESULTS_FILE, _environment())

@@ -31,7 +31,7 @@ import jax
 import numpy as np
 import pytest
 
-from benchmarks.conftest import _environment, write_json_atomic
+from benchmarks.conftest import _environment, collect_results
 from benchmarks.gan_setup import BATCH, PRESET_INNER_STEPS, PacganStep, pacgan_spec
 from benchmarks.test_vae_step import _median_s, _torch
 from benchmarks.timing import QUIET, interleaved_ratio, pedantic, rounded
@@ -51,12 +51,7 @@ def gan_results():
     """A dict the tests fill; written to ``RESULTS_FILE`` when GENBENCH_WRITE_RESULTS=1."""
     peak, source = peak_flops()
     setup = {"peak_flops_per_s": peak, "peak_source": source, "config": str(pacgan_spec().config)}
-    results = {"environment": _environment() | setup, "benchmarks": {}}
-    yield results["benchmarks"]
-    if os.environ.get("GENBENCH_WRITE_RESULTS") == "1" and results["benchmarks"]:
-        results["environment"]["load_average_1min_at_end"] = os.getloadavg()[0]
-        write_json_atomic(RESULTS_FILE, results)
-        print(f"\nwrote {RESULTS_FILE}")
+    yield from collect_results(RESULTS_FILE, _environment() | setup)
 
 
 def utilisation(step: PacganStep, step_ms: float) -> dict:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import statistics
 import warnings
 from pathlib import Path
@@ -38,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.conftest import _environment, write_json_atomic
+from benchmarks.conftest import _environment, collect_results
 from benchmarks.peers import hmm_peers
 from benchmarks.timing import QUIET, pedantic, rounded, timed_segment
 from genbench.inference import hmm
@@ -69,12 +68,7 @@ def hmm_results():
         "hmmlearn": _version("hmmlearn"),
         "sizes": {"N": N, "T": T, "K": K, "M": M},
     }
-    results = {"environment": environment, "benchmarks": {}}
-    yield results["benchmarks"]
-    if os.environ.get("GENBENCH_WRITE_RESULTS") == "1" and results["benchmarks"]:
-        results["environment"]["load_average_1min_at_end"] = os.getloadavg()[0]
-        write_json_atomic(RESULTS_FILE, results)
-        print(f"\nwrote {RESULTS_FILE}")
+    yield from collect_results(RESULTS_FILE, environment)
 
 
 @pytest.fixture(scope="module")

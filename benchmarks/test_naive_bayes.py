@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 from sklearn.naive_bayes import BernoulliNB
 
-from benchmarks.conftest import _environment, write_json_atomic
+from benchmarks.conftest import _environment, collect_results
 from benchmarks.timing import QUIET, rounded, timed_segment
 from genbench.inference import naive_bayes as nb
 
@@ -49,12 +49,7 @@ def nb_results():
         "scikit-learn": importlib.metadata.version("scikit-learn"),
         "sizes": {"N": N, "D": D, "C": C},
     }
-    results = {"environment": environment, "benchmarks": {}}
-    yield results["benchmarks"]
-    if os.environ.get("GENBENCH_WRITE_RESULTS") == "1" and results["benchmarks"]:
-        results["environment"]["load_average_1min_at_end"] = os.getloadavg()[0]
-        write_json_atomic(RESULTS_FILE, results)
-        print(f"\nwrote {RESULTS_FILE}")
+    yield from collect_results(RESULTS_FILE, environment)
 
 
 @pytest.fixture(scope="module")
