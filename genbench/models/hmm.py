@@ -18,7 +18,10 @@ from genbench.inference import hmm
 
 
 class _HMM(nnx.Module):
-    """The Markov chain shared by every emission type: pi and A as logits."""
+    """The Markov chain shared by every emission type: pi and A as logits.
+
+    Subclasses give ``emission_log_likelihoods(x) -> [N, T, K]``, log p(x_t | z_t = k).
+    """
 
     input_kind = "sequence"
 
@@ -37,10 +40,6 @@ class _HMM(nnx.Module):
     def _set_chain(self, pi, A) -> None:
         self.initial_logits[...] = jnp.log(pi)
         self.transition_logits[...] = jnp.log(A)
-
-    def emission_log_likelihoods(self, x: jax.Array) -> jax.Array:
-        """log p(x_t | z_t = k) as ``[N, T, K]``."""
-        raise NotImplementedError
 
     def log_prob(self, x: jax.Array) -> jax.Array:
         """Exact log p(x_{1:T}) of each sequence (the forward recursion)."""
