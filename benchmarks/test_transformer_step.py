@@ -1,0 +1,285 @@
+"""One training step of the genbench transformer, genbench vs PyTorch eager, on CPU.
+
+The issue's config: 4 layers, 4 heads, width 256, block 128, batch 32, V = 65, and
+otherwise the ``shakespeare-char-cpu`` preset (``transformer_setup.py``,
+``peers/torch_transformer.py``). Data: random windows of 129 tokens from synthetic
+order-2 Markov text, gathered inside the step on both sides.
+
+- ``test_torch_peer_matches_genbench_loss``: given genbench's weights (perturbed
+  away from the initialisation) and the same windows, the peer's loss equals
+  genbench's ``loss(batch, rng)`` (rtol 1e-5). Not a benchmark.
+- ``test_torch_peer_matches_genbench_update``: one optimisation step from the same
+  weights and windows (clipping, AdamW, the decay mask; constant lr 1e-3) gives the
+  same parameters on both sides. Not a benchmark.
+- ``test_genbench_transformer_step[inner1|inner10]``: one compiled call of the
+  harness's shared step; ``extra_info['step_ms']`` is the median per step, beside
+  tokens/s, ``mfu`` and ``hfu``.
+- ``test_torch_transformer_step``: one PyTorch eager step.
+- ``test_transformer_speed_ratio``: ``ROUNDS`` interleaved rounds (genbench, torch,
+  genbench, ...). It reports the median of the per-round ratios torch / genbench (=
+  genbench's throughput / torch's), the median over the quiet rounds
+  (``benchmarks/timing.py``), tokens/s on both sides and genbench's ``mfu`` (analytic
+  FLOPs) and ``hfu`` (XLA's cost analysis) at its median step time.
+
+A step takes about a second on 2 cores (84 GFLOP), so dispatch is negligible and
+the ratio runs genbench at ``inner_steps`` 1: then every segment, genbench's too,
+stops after ``timing.BUDGET_S`` on a busy machine.
+
+Threads: XLA uses every core in the affinity mask; torch is set to the same number.
+GENBENCH_WRITE_RESULTS=1 writes ``results/benchmarks/transformer_step_cpu.json``;
+GENBENCH_BENCH_ROUNDS sets the number of interleaved rounds (default 7).
+Run: ``python -m pytest benchmarks/test_transformer_step.py -s``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from benchmarks.conftest import _environment, collect_results
+from benchmarks.test_vae_step import _median_s, _torch
+from benchmarks.timing import QUIET, interleaved_ratio, pedantic, rounded
+from benchmarks.transformer_setup import (
+    BATCH,
+    BLOCK,
+    INNER_STEPS,
+    VOCAB,
+    TransformerStep,
+    markov_dataset,
+    transformer_model,
+    transformer_spec,
+)
+from benchmarks.vae_setup import cpu_threads
+from genbench.metrics.hardware import peak_flops
+from genbench.metrics.throughput import step_seconds
+from genbench.train.optim import make_optimizer
+
+ROUNDS = int(os.environ.get("GENBENCH_BENCH_ROUNDS", "7"))
+STEPS_PER_ROUND, RATIO_INNER_STEPS = 4, 1
+RESULTS_FILE = (
+    Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "transformer_step_cpu.json"
+)
+
+
+@pytest.fixture(scope="module")
+def markov():
+    """The synthetic char-level dataset (1,000 rows of 1,025 symbols, V = 65)."""
+    return markov_dataset()
+
+
+@pytest.fixture(scope="module")
+def transformer_results():
+    """A dict the tests fill; written to ``RESULTS_FILE`` when GENBENCH_WRITE_RESULTS=1."""
+    peak, source = peak_flops()
+    setup = {
+        "peak_flops_per_s": peak,
+        "peak_source": source,
+        "config": str(transformer_spec().config),
+        "data": "markov65: 1,000 x 1,025 symbols of a seeded order-2 Markov chain, V = 65",
+    }
+    yield from collect_results(RESULTS_FILE, _environment() | setup)
+
+
+def utilisation(step: TransformerStep, step_ms: float) -> dict:
+    """genbench's tokens/s, ``mfu`` and ``hfu`` at ``step_ms`` per step, as the harness has them.
+
+    ``genbench.metrics.throughput``: analytic FLOPs are ``model.flops_per_example() x
+    batch`` (6 N + 12 L H Q T per token), XLA's are ``step_fn.single_step_flops``, and the
+    peak is ``genbench.metrics.hardware.peak_flops`` (on CPU, a measured matmul rate).
+    """
+    peak, source = peak_flops()
+    analytic = step.model.flops_per_example() * step.config.train.batch_size
+    xla = step.step_fn.single_step_flops(step.state)
+    step_s = step_ms / 1e3
+    return {
+        "tokens_per_s": step.tokens_per_step / step_s,
+        "analytic_flops_per_step": analytic,
+        "flops_per_step": xla,
+        "peak_flops_per_s": peak,
+        "peak_source": source,
+        "mfu": analytic / step_s / peak if peak else None,
+        "hfu": xla / step_s / peak if xla and peak else None,
+    }
+
+
+def _perturbed(model, scale: float = 0.1):
+    """(graphdef, params, rest) of ``model`` with N(0, scale^2) added to every parameter.
+
+    At the initialisation the logits are nearly uniform (first_logits are 0, the
+    weights small), which would make the loss check weak.
+    """
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(3), len(leaves))
+    leaves = [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys, strict=True)]
+    return graphdef, jax.tree.unflatten(tree, leaves), rest
+
+
+def _check_config(config) -> None:
+    m, t = config.model, config.train
+    assert (m.n_layer, m.n_head, m.n_embd, m.block_size) == (4, 4, 256, BLOCK)
+    assert (m.dropout, m.bias, m.tie_weights) == (0.0, False, True)
+    assert (t.batch_size, t.optimizer, t.lr, t.b1, t.b2) == (BATCH, "adamw", 1e-3, 0.9, 0.99)
+    assert (t.weight_decay, t.grad_clip) == (0.1, 1.0)
+
+
+def test_torch_peer_matches_genbench_loss(markov):
+    """Same weights and windows: the peer's loss equals genbench's training loss."""
+    torch = _torch(cpu_threads())
+    from benchmarks.peers.torch_transformer import GPT
+
+    config, model = transformer_model(markov)
+    _check_config(config)
+    graphdef, params, rest = _perturbed(model)
+    model = nnx.merge(graphdef, params, rest)
+    windows = markov.train[:BATCH, 100 : 100 + BLOCK + 1]
+    ours, metrics = model.loss(jnp.asarray(windows), jax.random.key(0))
+    peer = GPT(VOCAB, BLOCK, 4, 4, 256)
+    peer.load_genbench(model)
+    with torch.no_grad():
+        theirs = peer.loss(torch.as_tensor(windows, dtype=torch.int64))
+    print(f"\nloss: genbench {float(ours['params']):.7f}, torch {float(theirs):.7f}")
+    assert float(ours["params"]) > np.log(VOCAB) + 0.5  # far from the uniform distribution
+    np.testing.assert_allclose(float(theirs), float(ours["params"]), rtol=1e-5)
+    # The training loss includes the first token (scored by softmax(first_logits)).
+    assert float(metrics["next_token_ce"]) != pytest.approx(float(ours["params"]), rel=1e-4)
+
+
+def test_torch_peer_matches_genbench_update(markov):
+    """One step from the same weights and windows: the same parameters (constant lr 1e-3).
+
+    Adam's first step is lr x sign(g) for |g| >> eps, so a gradient that is ~0 on
+    both sides may come out with either sign: a few elements in 10^4 may differ,
+    by at most 2 lr. Weight decay (lr x 0.1 x p) shows in every decayed element.
+    """
+    torch = _torch(cpu_threads())
+    from benchmarks.peers.torch_transformer import GPT, TorchTransformerTrainer
+
+    config, model = transformer_model(markov)
+    train = dataclasses.replace(config.train, schedule="constant", warmup_steps=0)
+    config = dataclasses.replace(config, train=train)
+    graphdef, params, rest = _perturbed(model)
+    windows = markov.train[:BATCH, 100 : 100 + BLOCK + 1]
+
+    def loss(p):
+        return nnx.merge(graphdef, p, rest).loss(jnp.asarray(windows), jax.random.key(0))[0]
+
+    grads = jax.grad(lambda p: loss(p)["params"])(params)
+    assert float(optax.tree.norm(grads)) > train.grad_clip  # the clipping is exercised
+    optimizer = make_optimizer(train, "params")
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    stepped = nnx.merge(graphdef, optax.apply_updates(params, updates), rest)
+    trainer = TorchTransformerTrainer(markov.train, config, VOCAB)
+    trainer.model.load_genbench(nnx.merge(graphdef, params, rest))
+    trainer.batch = lambda: torch.as_tensor(windows, dtype=torch.int64)
+    trainer.run(1)
+    expected = GPT(VOCAB, BLOCK, 4, 4, 256)
+    expected.load_genbench(stepped)
+    theirs = dict(trainer.model.named_parameters())
+    for name, value in expected.named_parameters():
+        diff = (theirs[name].detach() - value.detach()).abs()
+        assert float(diff.max()) <= 2 * train.lr, name
+        assert float((diff > 1e-6).float().mean()) < 1e-3, name
+
+
+@pytest.mark.parametrize("inner_steps", [1, INNER_STEPS], ids=["inner1", f"inner{INNER_STEPS}"])
+def test_genbench_transformer_step(benchmark, transformer_results, markov, inner_steps):
+    """One compiled call of the shared step; ``step_ms`` = its median / ``inner_steps``."""
+    step = TransformerStep(markov, inner_steps)
+    rounds = 5 if inner_steps == 1 else 2
+    foreign = pedantic(benchmark, step.call, rounds=rounds, warmup_rounds=1)
+    median = _median_s(benchmark)
+    if median is None:
+        return
+    calls = 3 if inner_steps == 1 else 1
+    info = {
+        "inner_steps": inner_steps,
+        "calls": rounds,
+        "step_ms": median / inner_steps * 1e3,
+        # The figure a result record would store (genbench.metrics.throughput).
+        "harness_step_ms": step_seconds(step.step_fn, step.state, calls) * 1e3,
+        "compile_s": step.compile_s,
+        "foreign_cpu_share": foreign,
+    }
+    info |= utilisation(step, info["step_ms"])
+    benchmark.extra_info.update(info)
+    name = f"genbench_inner{inner_steps}"
+    transformer_results[name] = info
+    print(f"\n{name}: {json.dumps(rounded(info))}")
+
+
+def test_torch_transformer_step(benchmark, transformer_results, markov):
+    """One PyTorch eager step with as many threads as JAX uses."""
+    _torch(cpu_threads())
+    from benchmarks.peers.torch_transformer import TorchTransformerTrainer
+
+    trainer = TorchTransformerTrainer(markov.train, transformer_spec().config, VOCAB)
+    foreign = pedantic(benchmark, trainer.run, args=(1,), rounds=5, warmup_rounds=1)
+    median = _median_s(benchmark)
+    if median is None:
+        return
+    tokens = BATCH * BLOCK
+    info = {"threads": cpu_threads(), "calls": 5, "step_ms": median * 1e3}
+    info |= {"tokens_per_s": tokens / median, "foreign_cpu_share": foreign}
+    benchmark.extra_info.update(info)
+    transformer_results["torch_eager"] = info
+    print(f"\ntorch_eager: {info['step_ms']:.1f} ms/step, {info['tokens_per_s']:.0f} tokens/s")
+
+
+def _quiet_median(values: list, shares: list) -> float | None:
+    quiet = [v for v, s in zip(values, shares, strict=True) if None not in s and max(s) < QUIET]
+    return statistics.median(quiet) if quiet else None
+
+
+def test_transformer_speed_ratio(benchmark, transformer_results, markov):
+    """Median ratio torch / genbench over interleaved rounds, same thread count."""
+    torch = _torch(cpu_threads())
+    from benchmarks.peers.torch_transformer import TorchTransformerTrainer
+
+    ours = TransformerStep(markov, RATIO_INNER_STEPS)
+    theirs = TorchTransformerTrainer(markov.train, ours.config, VOCAB)
+    theirs.model.load_genbench(ours.model)
+    theirs.step = ours.next_step  # the same point of the learning-rate schedule
+    ours.run(RATIO_INNER_STEPS)
+    theirs.run(1)
+    result = benchmark.pedantic(
+        interleaved_ratio,
+        args=(ours, theirs, ROUNDS, STEPS_PER_ROUND, (RATIO_INNER_STEPS, 1)),
+        rounds=1,
+        iterations=1,
+    )
+    shares = result["foreign_cpu_share"]
+    for side in ("genbench", "torch"):
+        result[f"{side}_step_ms_median_quiet"] = _quiet_median(result[f"{side}_step_ms"], shares)
+    tokens = ours.tokens_per_step
+    result["torch_tokens_per_s"] = tokens / result["torch_step_ms_median"] * 1e3
+    result |= utilisation(ours, result["genbench_step_ms_median"])
+    result["genbench_tokens_per_s"] = result.pop("tokens_per_s")
+    if result["genbench_step_ms_median_quiet"] is not None:
+        quiet_use = utilisation(ours, result["genbench_step_ms_median_quiet"])
+        result["genbench_tokens_per_s_quiet"] = quiet_use["tokens_per_s"]
+        result |= {"mfu_quiet": quiet_use["mfu"], "hfu_quiet": quiet_use["hfu"]}
+        result["torch_tokens_per_s_quiet"] = tokens / result["torch_step_ms_median_quiet"] * 1e3
+    result |= {
+        "batch_size": BATCH,
+        "tokens_per_step": tokens,
+        "genbench_inner_steps": RATIO_INNER_STEPS,
+        "threads": cpu_threads(),
+        "torch": torch.__version__,
+        "final_loss": {"genbench": ours.last_loss, "torch": theirs.last_loss},
+    }
+    benchmark.extra_info.update({k: v for k, v in result.items() if not isinstance(v, list)})
+    transformer_results["ratio"] = result
+    print(f"\nratio: torch / genbench (inner {RATIO_INNER_STEPS}), {ROUNDS} rounds:")
+    for key, value in result.items():
+        print(f"  {key}: {json.dumps(rounded(value))}")
