@@ -124,6 +124,19 @@ def _non_finite_error(failure: dict) -> dict:
     }
 
 
+def resolved_config(config: dict, model) -> dict:
+    """``config`` with the values the model resolved (``0`` / ``auto``) filled in.
+
+    A model may expose ``resolved_config() -> {"section.field": value}``, e.g. the
+    transformer's block size that ``model.block_size=0`` chose from the data.
+    """
+    resolved = {section: dict(fields) for section, fields in config.items()}
+    for dotted, value in getattr(model, "resolved_config", dict)().items():
+        section, field = dotted.split(".", 1)
+        resolved[section][field] = value
+    return resolved
+
+
 def new_record(spec: RunSpec) -> dict:
     """The identifying part of a record (status ok, empty results)."""
     return {
@@ -169,6 +182,7 @@ def run(
     view = data_view(dataset, model.input_kind)
     _check_fit(model, cfg.train.fit, spec.model)
     record = new_record(spec)
+    record["config"] = resolved_config(record["config"], model)
     mesh = data_mesh(devices)
     record["env"]["device_count"] = mesh.size
     checkpointer = None

@@ -22,6 +22,8 @@ def test_em_on_the_casino_reaches_the_source(em_record):
     metrics = record["metrics"]
     assert record["config"]["train"]["fit"] == "em"
     assert record["config"]["train"]["restarts"] == 5
+    # num_states=0 and emissions=auto are recorded as what they resolved to
+    assert record["config"]["model"] == {"num_states": 2, "emissions": "categorical"}
     assert record["estimators"]["kl_rate_to_source"] == "exact"
     # 5 sequences of 5,000 rolls, best of 5 restarts (hmmlearn's EM: 0.0002 on this setup).
     assert -3 * metrics["kl_rate_to_source_se"] < metrics["kl_rate_to_source"] < 0.002

@@ -163,6 +163,8 @@ def test_training_run_beats_the_unigram_entropy(cycle_registered):
     assert m["perplexity"] == pytest.approx(math.exp(m["nll"]))
     assert m["bits_per_char"] == pytest.approx(m["nll"] / math.log(2))
     assert record["estimators"]["nll"] == "exact"
+    # model.stride=0 (auto) is recorded as the stride it stood for: block_size // 2
+    assert record["config"]["model"]["stride"] == 4
     assert t["train_tokens_per_s"] == pytest.approx(t["train_examples_per_s"] * 8)
     assert t["sample_tokens_per_s"] > 0 and t["analytic_flops_per_token"] > 0
 

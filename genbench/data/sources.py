@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -40,16 +41,22 @@ class GaussianMixtureSource(Source):
         return self.means.shape[0]
 
     def sample(self, rng: jax.Array, n: int) -> jax.Array:
-        k_mode, k_noise = jax.random.split(rng)
-        modes = jax.random.randint(k_mode, (n,), 0, self.num_modes)
-        noise = jax.random.normal(k_noise, (n, self.means.shape[1]))
-        return jnp.asarray(self.means)[modes] + self.std * noise
+        return _sample_mixture(rng, jnp.asarray(self.means), jnp.float32(self.std), n)
 
     def log_prob(self, x: jax.Array) -> jax.Array:
         dim = self.means.shape[1]
         sq = jnp.sum((x[:, None, :] - jnp.asarray(self.means)[None]) ** 2, axis=-1)
         log_norm = -0.5 * dim * math.log(2 * math.pi * self.std**2) - math.log(self.num_modes)
         return jax.nn.logsumexp(-0.5 * sq / self.std**2, axis=-1) + log_norm
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _sample_mixture(rng: jax.Array, means: jax.Array, std: jax.Array, n: int) -> jax.Array:
+    """``n`` draws of the equal-weight mixture of ``N(means[m], std^2 I)`` (one compiled call:
+    eagerly, each random op compiles on its own, which costs seconds in a fresh process)."""
+    k_mode, k_noise = jax.random.split(rng)
+    modes = jax.random.randint(k_mode, (n,), 0, means.shape[0])
+    return means[modes] + std * jax.random.normal(k_noise, (n, means.shape[1]))
 
 
 def ring8(config: Ring8Config) -> GaussianMixtureSource:

@@ -20,6 +20,8 @@ checks that need concrete values live in ``genbench.inference.checks``.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -319,6 +321,7 @@ def gaussian_emission_log_likelihoods(means, variances, observations):
     return -0.5 * jnp.sum(diff**2 / variances + jnp.log(2 * jnp.pi * variances), axis=-1)
 
 
+@functools.partial(jax.jit, static_argnums=(3, 4))
 def sample_states(rng, initial_probs, transition_matrix, num_steps: int, num_sequences: int):
     """Draws ``[num_sequences, num_steps]`` state paths of the Markov chain."""
     k_first, k_rest = jax.random.split(rng)
@@ -333,6 +336,7 @@ def sample_states(rng, initial_probs, transition_matrix, num_steps: int, num_seq
     return jnp.concatenate([first[None], rest], axis=0).T
 
 
+@functools.partial(jax.jit, static_argnums=(4, 5))
 def sample_categorical(
     rng, initial_probs, transition_matrix, emission_probs, num_steps: int, num_sequences: int
 ):

@@ -56,6 +56,13 @@ class _HMM(nnx.Module):
         """Most probable state paths ``[N, T]``."""
         return hmm.viterbi(*self._chain(), self.emission_log_likelihoods(x))
 
+    def resolved_config(self) -> dict[str, object]:
+        """The config values that ``0`` / ``auto`` stood for, as the record stores them."""
+        return {
+            "model.num_states": int(self.transition_logits.shape[0]),
+            "model.emissions": self.emissions,
+        }
+
     def flops_per_example(self) -> int:
         """Forward recursion forward and backward: ~6 (K^2 + K) per step."""
         K = self.transition_logits.shape[0]
@@ -71,6 +78,8 @@ class CategoricalHMM(_HMM):
       num_steps: T, the length of sampled sequences.
       rngs: the random initialisation (EM needs a non-symmetric start).
     """
+
+    emissions = "categorical"
 
     def __init__(self, num_states: int, num_symbols: int, num_steps: int, *, rngs: nnx.Rngs):
         k_chain, k_b = jax.random.split(rngs.params())
@@ -124,6 +133,8 @@ class GaussianHMM(_HMM):
         (as in Gaussian mixtures); hmmlearn's ``min_covar`` is the same guard.
       rngs: the random initialisation.
     """
+
+    emissions = "gaussian"
 
     def __init__(
         self,

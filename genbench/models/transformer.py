@@ -161,6 +161,10 @@ class Transformer(nnx.Module):
         """Positions the network processes per training example (B; nanoGPT's tokens/iter)."""
         return self.block_size
 
+    def resolved_config(self) -> dict[str, object]:
+        """The config values that ``0`` (auto) stood for, as the record stores them."""
+        return {"model.block_size": self.block_size, "model.stride": self.stride}
+
     # -- the network ------------------------------------------------------------------------
     def embed(self, tokens: jax.Array, positions: jax.Array) -> jax.Array:
         """h_0 = E[tokens] + P[positions], ``[N, T, C]``."""
