@@ -14,6 +14,7 @@ def test_readme_opens_with_install_and_test_commands_that_ci_runs():
     assert install in first and "genbench suite smoke" in first
     assert install in ci
     test_command = second.split("&&")[-1].strip()
-    assert test_command == "python -m pytest -q"
+    # one worker per core (pytest-xdist), each test file on one worker: module fixtures once
+    assert test_command == "python -m pytest -q -n auto --dist loadfile"
     assert test_command in ci
     assert readme.index(first) < readme.index("genbench is a JAX suite")

@@ -209,3 +209,29 @@ def test_block_size_longer_than_the_window_is_a_usage_error(cycle_registered, ca
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "model.block_size=17 needs windows of 18 tokens" in err
+
+
+def test_kl_rate_to_an_order_two_markov_source_is_small_and_not_negative():
+    """The short version of the issue's check (V = 16, 2 layers, < 0.02 nats per token):
+    V = 4, windows of 17 tokens fresh from the source, 800 steps."""
+    overrides = {
+        "data.vocab_size": 4,
+        "data.num_steps": 17,
+        "data.fresh": True,
+        "model.n_embd": 32,
+        "train.steps": 800,
+        "train.inner_steps": 200,
+        "train.lr": 1e-2,
+        "train.schedule": "cosine",
+        "train.warmup_steps": 50,
+        "eval.source_samples": 200,
+        "eval.source_steps": 200,
+        "eval.timing_calls": 2,
+    }
+    record = run(resolve("transformer", "markov", None, overrides), devices=jax.devices()[:1])
+    assert record["status"] == "ok", record["error"]
+    model = record["config"]["model"]
+    assert model["n_layer"] == 2 and model["block_size"] >= 8
+    m = record["metrics"]
+    assert -3 * m["kl_rate_to_source_se"] < m["kl_rate_to_source"] < 0.02
+    assert record["estimators"]["kl_rate_to_source"] == "exact"
