@@ -209,6 +209,26 @@ def test_bad_input_is_one_line_and_exit_2(case, argv, fragment, tmp_path, capsys
     assert not out.exists() or not any(out.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("package", "argv"),
+    [
+        ("music21", ["run", "hmm", "chorales"]),
+        ("rdkit", ["run", "hmm", "smiles", "--set", "data.rdkit_metrics=true"]),
+    ],
+)
+def test_missing_optional_package_is_one_line_and_exit_2(package, argv, monkeypatch, capsys):
+    """As if ``package`` were not installed (it is, in the test environment)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a)
+    )
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"pip install {package}" in err, err
+
+
 def _genbench(*args, cwd, timeout=300):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env.pop("XLA_FLAGS", None)

@@ -201,8 +201,11 @@ def test_molecule_metrics_follow_moses_definitions():
     assert molecules.validity([], canonical) == 0.0
 
 
-@pytest.mark.skipif(importlib.util.find_spec("rdkit") is not None, reason="rdkit installed")
-def test_molecule_metrics_without_rdkit(tmp_path):
+def test_molecule_metrics_without_rdkit(tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "rdkit" else real(name, *a)
+    )
     with pytest.raises(UsageError, match="pip install rdkit"):
         SmilesConfig(rdkit_metrics=True).validate()
     with pytest.raises(UsageError, match="pip install rdkit"):
