@@ -13,7 +13,13 @@ must agree to 1e-4. The issue's target is 5x.
   large float32 array, and numpy's), and the share of the bandwidth floor
   (two reads of X as uint8) that genbench's fit + score reaches.
 
-GENBENCH_WRITE_RESULTS=1 writes the numbers to ``results/benchmarks/naive_bayes_cpu.json``.
+With more than one device in the process, genbench splits the rows over all of
+them (``mesh=data_mesh()``): on CPU, one host device per core runs the shares on
+both cores, e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` before
+``python -m pytest benchmarks/test_naive_bayes.py -s``.
+
+GENBENCH_WRITE_RESULTS=1 writes the numbers to ``results/benchmarks/naive_bayes_cpu.json``
+(``naive_bayes_cpu_{n}dev.json`` with n devices).
 Run: ``python -m pytest benchmarks/test_naive_bayes.py -s``.
 """
 
@@ -35,10 +41,15 @@ from sklearn.naive_bayes import BernoulliNB
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.timing import QUIET, rounded, timed_segment
 from genbench.inference import naive_bayes as nb
+from genbench.train.mesh import batch_sharded, data_mesh
 
 N, D, C, ROUNDS, TARGET = 60_000, 784, 10, 9, 5.0
+DEVICES = jax.device_count()
 RESULTS_FILE = (
-    Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "naive_bayes_cpu.json"
+    Path(__file__).resolve().parents[1]
+    / "results"
+    / "benchmarks"
+    / ("naive_bayes_cpu.json" if DEVICES == 1 else f"naive_bayes_cpu_{DEVICES}dev.json")
 )
 
 
@@ -48,6 +59,7 @@ def nb_results():
     environment = _environment() | {
         "scikit-learn": importlib.metadata.version("scikit-learn"),
         "sizes": {"N": N, "D": D, "C": C},
+        "genbench_devices": DEVICES,
     }
     yield from collect_results(RESULTS_FILE, environment)
 
@@ -65,9 +77,13 @@ def data():
 def sides(data):
     """(genbench, scikit-learn): zero-argument callables that fit and score once."""
     x, y = data
-    x_device, y_device = jax.device_put(x), jax.device_put(y)
+    mesh = data_mesh() if DEVICES > 1 else None
+    rows = None if mesh is None else batch_sharded(mesh)
+    x_device, y_device = jax.device_put(x, rows), jax.device_put(y, rows)
     x64 = x.astype(np.float64)
-    fit_score = jax.jit(lambda a, b: nb.bernoulli_log_joint(nb.bernoulli_fit(a, b, C, 1.0), a))
+    fit_score = jax.jit(
+        lambda a, b: nb.bernoulli_log_joint(nb.bernoulli_fit(a, b, C, 1.0, mesh=mesh), a, mesh)
+    )
 
     def ours():
         return fit_score(x_device, y_device).block_until_ready()

@@ -79,3 +79,23 @@ def test_bad_arguments_raise_value_errors_naming_them():
         nb.bernoulli_fit(x, y, 0)
     with pytest.raises(ValueError, match="x holds symbols"):
         nb.categorical_fit(x.astype(int) + 5, y, 4, 5)
+
+
+def test_bernoulli_fit_and_score_split_over_devices_equal_one_device():
+    """Rows split over a 4-device mesh (N not a multiple of 4: zero rows pad it)."""
+    from genbench.train.mesh import data_mesh
+
+    assert jax.device_count() == 4
+    rng = np.random.default_rng(5)
+    x = (rng.random((1003, 12)) < 0.4).astype(np.uint8)
+    y = rng.integers(0, 3, 1003).astype(np.int32)
+    mesh = data_mesh(jax.devices()[:4])
+
+    def fit_score(mesh):
+        return jax.jit(
+            lambda a, b: nb.bernoulli_log_joint(nb.bernoulli_fit(a, b, 3, 0.5, mesh=mesh), a, mesh)
+        )(x, y)
+
+    np.testing.assert_allclose(fit_score(mesh), fit_score(None), rtol=1e-6)
+    params = nb.bernoulli_fit(x, y, 3, 0.5, mesh=mesh)
+    np.testing.assert_allclose(params.log_p, nb.bernoulli_fit(x, y, 3, 0.5).log_p, rtol=1e-6)

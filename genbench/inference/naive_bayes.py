@@ -21,8 +21,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import shard_map
+from jax.sharding import PartitionSpec
 
 from genbench.inference import checks
+from genbench.train.mesh import DATA_AXIS
 
 
 class BernoulliParams(NamedTuple):
@@ -59,14 +62,35 @@ def _row_blocks(a, rows: int):
     return a[:main].reshape(-1, rows, *a.shape[1:]), a[main:]
 
 
-def _class_feature_sums(x, y, num_classes: int) -> jax.Array:
+def _pad_rows(a, multiple: int):
+    """``a`` with zero rows appended up to a multiple of ``multiple`` rows."""
+    extra = -a.shape[0] % multiple
+    return a if extra == 0 else jnp.pad(a, [(0, extra)] + [(0, 0)] * (a.ndim - 1))
+
+
+def _split_rows(mesh) -> bool:
+    return mesh is not None and mesh.size > 1
+
+
+def _class_feature_sums(x, y, num_classes: int, mesh=None) -> jax.Array:
     """sum_n [y_n = c] x_n, ``[C, D]`` float32, one segment sum per block of rows.
 
     A segment sum adds each row once (N D additions), where a one-hot matrix
     product would do C times as many multiply-adds, and the blocks keep the
-    float32 conversion of the narrow X in cache.
+    float32 conversion of the narrow X in cache. With a ``mesh``, each device
+    sums its share of the rows and the shares are added (``psum``); zero rows
+    pad N to a multiple of the devices, and add nothing.
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
+    if _split_rows(mesh):
+        rows = PartitionSpec(DATA_AXIS)
+        return shard_map(
+            lambda a, b: jax.lax.psum(_class_feature_sums(a, b, num_classes), DATA_AXIS),
+            mesh=mesh,
+            in_specs=(rows, rows),
+            out_specs=PartitionSpec(),
+            check_vma=False,
+        )(_pad_rows(x, mesh.size), _pad_rows(y, mesh.size))
 
     def block_sums(xb, yb):
         return jax.ops.segment_sum(jnp.asarray(xb, jnp.float32), yb, num_segments=num_classes)
@@ -90,7 +114,9 @@ def _log_prior(counts_per_class, class_prior):
     return jnp.log(counts_per_class) - jnp.log(jnp.sum(counts_per_class))
 
 
-def bernoulli_fit(x, y, num_classes: int, alpha: float = 1.0, class_prior=None) -> BernoulliParams:
+def bernoulli_fit(
+    x, y, num_classes: int, alpha: float = 1.0, class_prior=None, mesh=None
+) -> BernoulliParams:
     """Bernoulli naive Bayes from binary features ``x [N, D]`` and labels ``y [N]``.
 
     Args:
@@ -100,6 +126,10 @@ def bernoulli_fit(x, y, num_classes: int, alpha: float = 1.0, class_prior=None) 
       num_classes: C.
       alpha: additive pseudo-count (Beta(alpha, alpha) posterior mean).
       class_prior: optional fixed p(y) ``[C]``; default N_c / N.
+      mesh: optional 1-D device mesh (axis ``data``, ``genbench.train.mesh.data_mesh``):
+        the pass over X is split by rows over its devices. On CPU, one host
+        device per core (``--xla_force_host_platform_device_count``) runs the
+        shares on all cores at once.
 
     Returns:
       ``BernoulliParams``.
@@ -108,22 +138,33 @@ def bernoulli_fit(x, y, num_classes: int, alpha: float = 1.0, class_prior=None) 
     checks.check_labels("y", y, num_classes)
     onehot = _class_counts(y, num_classes, jnp.float32)
     n_class = jnp.sum(onehot, axis=0)  # [C]
-    ones = _class_feature_sums(x, y, num_classes)  # [C, D]: n_cd
+    ones = _class_feature_sums(x, y, num_classes, mesh)  # [C, D]: n_cd
     theta = (ones + alpha) / (n_class[:, None] + 2 * alpha)
     return BernoulliParams(_log_prior(n_class, class_prior), jnp.log(theta), jnp.log1p(-theta))
 
 
-def bernoulli_log_joint(params: BernoulliParams, x) -> jax.Array:
+def bernoulli_log_joint(params: BernoulliParams, x, mesh=None) -> jax.Array:
     """log p(x, y = c) for every class: ``[N, C]``.
 
     Written as log p(y) + sum_d log(1 - theta) + x @ (log theta - log(1 - theta))^T:
-    one product with C output columns, fused with the conversion of ``x``.
+    one product with C output columns, fused with the conversion of ``x``. With a
+    ``mesh`` (as in ``bernoulli_fit``), the rows are scored on its devices in parallel.
     """
     checks.check_binary("x", x)
     x = jnp.asarray(x)
     base = params.log_prior + jnp.sum(params.log_1mp, axis=1)
     weights = (params.log_p - params.log_1mp).T  # [D, C]
-    return _weighted_feature_sums(base, weights, x)
+    if not _split_rows(mesh):
+        return _weighted_feature_sums(base, weights, x)
+    rows = PartitionSpec(DATA_AXIS)
+    scored = shard_map(
+        lambda a: _weighted_feature_sums(base, weights, a),
+        mesh=mesh,
+        in_specs=(rows,),
+        out_specs=rows,
+        check_vma=False,
+    )(_pad_rows(x, mesh.size))
+    return scored[: x.shape[0]]
 
 
 @jax.jit
