@@ -6,7 +6,8 @@ window positions j = 0..B-1 (B = ``block_size``), then ``n_layer`` pre-norm bloc
     h <- h + Drop(W_o Attn(LN_1(h))),   h <- h + Drop(W_2 GELU(W_1 LN_2(h)))   (W_1: C -> 4C),
 
 with causal multi-head attention, per head softmax(Q K^T / sqrt(D_h) + M) V,
-M_ij = -inf for j > i (``jax.nn.dot_product_attention(..., is_causal=True)``),
+M_ij = -inf for j > i (``causal_attention``, equal to
+``jax.nn.dot_product_attention(..., is_causal=True)``),
 and logits f = LN_f(h) E^T (tied weights) or LN_f(h) W_out.
 
 Probability of a window. Tokens x_0..x_{L-1} in {0..V-1} (0-based). The
