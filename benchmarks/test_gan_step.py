@@ -34,10 +34,9 @@ import pytest
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.gan_setup import BATCH, PRESET_INNER_STEPS, PacganStep, pacgan_spec
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import QUIET, interleaved_ratio, pedantic, rounded
+from benchmarks.timing import QUIET, interleaved_ratio, pedantic, rounded, step_call_info
 from benchmarks.vae_setup import cpu_threads
 from genbench.metrics.hardware import peak_flops
-from genbench.metrics.throughput import step_seconds
 from genbench.runner import build
 
 ROUNDS, STEPS_PER_ROUND, TARGET = 9, 200, 1.5
@@ -126,19 +125,9 @@ def test_genbench_gan_step(benchmark, gan_results, inner_steps, batchnorm):
     """One compiled call of the shared step; ``step_ms`` = its median / ``inner_steps``."""
     step = PacganStep(batchnorm, inner_steps)
     rounds = 100 if inner_steps == 1 else 5
-    foreign = pedantic(benchmark, step.call, rounds=rounds, warmup_rounds=2)
-    median = _median_s(benchmark)
-    if median is None:
+    info = step_call_info(benchmark, step, rounds, warmup_rounds=2, harness_calls=5)
+    if info is None:
         return
-    info = {
-        "inner_steps": inner_steps,
-        "calls": rounds,
-        "step_ms": median / inner_steps * 1e3,
-        # The figure a result record would store (genbench.metrics.throughput).
-        "harness_step_ms": step_seconds(step.step_fn, step.state, 5) * 1e3,
-        "compile_s": step.compile_s,
-        "foreign_cpu_share": foreign,
-    }
     info |= utilisation(step, info["step_ms"])
     benchmark.extra_info.update(info)
     name = f"genbench_{'batchnorm' if step.batchnorm else 'preset'}_inner{inner_steps}"

@@ -49,7 +49,7 @@ from flax import nnx
 
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import QUIET, interleaved_ratio, pedantic, rounded
+from benchmarks.timing import QUIET, interleaved_ratio, pedantic, rounded, step_call_info
 from benchmarks.transformer_setup import (
     BATCH,
     BLOCK,
@@ -62,7 +62,6 @@ from benchmarks.transformer_setup import (
 )
 from benchmarks.vae_setup import cpu_threads
 from genbench.metrics.hardware import peak_flops
-from genbench.metrics.throughput import step_seconds
 from genbench.train.optim import make_optimizer
 
 ROUNDS = int(os.environ.get("GENBENCH_BENCH_ROUNDS", "7"))
@@ -198,20 +197,10 @@ def test_genbench_transformer_step(benchmark, transformer_results, markov, inner
     """One compiled call of the shared step; ``step_ms`` = its median / ``inner_steps``."""
     step = TransformerStep(markov, inner_steps)
     rounds = 5 if inner_steps == 1 else 2
-    foreign = pedantic(benchmark, step.call, rounds=rounds, warmup_rounds=1)
-    median = _median_s(benchmark)
-    if median is None:
-        return
     calls = 3 if inner_steps == 1 else 1
-    info = {
-        "inner_steps": inner_steps,
-        "calls": rounds,
-        "step_ms": median / inner_steps * 1e3,
-        # The figure a result record would store (genbench.metrics.throughput).
-        "harness_step_ms": step_seconds(step.step_fn, step.state, calls) * 1e3,
-        "compile_s": step.compile_s,
-        "foreign_cpu_share": foreign,
-    }
+    info = step_call_info(benchmark, step, rounds, warmup_rounds=1, harness_calls=calls)
+    if info is None:
+        return
     info |= utilisation(step, info["step_ms"])
     benchmark.extra_info.update(info)
     name = f"genbench_inner{inner_steps}"

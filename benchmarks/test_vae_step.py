@@ -33,9 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.timing import interleaved_ratio, pedantic, rounded
+from benchmarks.timing import interleaved_ratio, pedantic, rounded, step_call_info
 from benchmarks.vae_setup import BATCH, GenbenchStep, binary_dataset, cpu_threads, iwae_model
-from genbench.metrics.throughput import step_seconds
 
 ROUNDS, STEPS_PER_ROUND, RATIO_INNER_STEPS, TARGET = 9, 200, 50, 1.4
 
@@ -83,19 +82,9 @@ def test_genbench_vae_step(benchmark, dataset, bench_results, inner_steps):
     """One compiled call of the shared step; ``step_ms`` = its median / ``inner_steps``."""
     step = GenbenchStep(dataset, inner_steps)
     rounds = 200 if inner_steps == 1 else 20
-    foreign = pedantic(benchmark, step.call, rounds=rounds, warmup_rounds=3)
-    median = _median_s(benchmark)
-    if median is None:
+    info = step_call_info(benchmark, step, rounds, warmup_rounds=3, harness_calls=20)
+    if info is None:
         return
-    info = {
-        "inner_steps": inner_steps,
-        "calls": rounds,
-        "step_ms": median / inner_steps * 1e3,
-        # The figure a result record would store (genbench.metrics.throughput, 20 calls).
-        "harness_step_ms": step_seconds(step.step_fn, step.state, 20) * 1e3,
-        "compile_s": step.compile_s,
-        "foreign_cpu_share": foreign,
-    }
     benchmark.extra_info.update(info)
     bench_results[f"genbench_inner{inner_steps}"] = info
     print(f"\ngenbench inner {inner_steps}: {info['step_ms']:.3f} ms/step")

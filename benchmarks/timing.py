@@ -61,6 +61,30 @@ def pedantic(benchmark, function, **kwargs) -> float | None:
     return foreign_share(before, busy_ticks(), time.perf_counter() - start)
 
 
+def step_call_info(benchmark, step, rounds: int, warmup_rounds: int, harness_calls: int):
+    """Times ``step.call`` (one compiled call of genbench's shared step) with pytest-benchmark.
+
+    Returns the figures the step benchmarks record: ``step_ms`` (median per
+    optimisation step), ``harness_step_ms`` (what ``genbench.metrics.throughput``
+    would put in a result record, from ``harness_calls`` calls), ``compile_s`` and the
+    foreign load; None when pytest-benchmark is disabled.
+    """
+    from genbench.metrics.throughput import step_seconds
+
+    foreign = pedantic(benchmark, step.call, rounds=rounds, warmup_rounds=warmup_rounds)
+    stats = getattr(benchmark, "stats", None)
+    if stats is None:
+        return None
+    return {
+        "inner_steps": step.inner_steps,
+        "calls": rounds,
+        "step_ms": stats.stats.median / step.inner_steps * 1e3,
+        "harness_step_ms": step_seconds(step.step_fn, step.state, harness_calls) * 1e3,
+        "compile_s": step.compile_s,
+        "foreign_cpu_share": foreign,
+    }
+
+
 def interleaved_ratio(
     ours, theirs, rounds: int, steps: int, chunks: tuple[int, int], budget_s: float = BUDGET_S
 ) -> dict:
