@@ -22,7 +22,6 @@ Run: ``python -m pytest benchmarks/test_gan_step.py -s``.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from pathlib import Path
@@ -34,7 +33,7 @@ import pytest
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.gan_setup import BATCH, PRESET_INNER_STEPS, PacganStep, pacgan_spec
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import QUIET, interleaved_ratio, pedantic, rounded, step_call_info
+from benchmarks.timing import QUIET, interleaved_ratio, pedantic, report, step_call_info
 from benchmarks.vae_setup import cpu_threads
 from genbench.metrics.hardware import peak_flops
 from genbench.runner import build
@@ -129,10 +128,8 @@ def test_genbench_gan_step(benchmark, gan_results, inner_steps, batchnorm):
     if info is None:
         return
     info |= utilisation(step, info["step_ms"])
-    benchmark.extra_info.update(info)
     name = f"genbench_{'batchnorm' if step.batchnorm else 'preset'}_inner{inner_steps}"
-    gan_results[name] = info
-    print(f"\n{name}: {json.dumps(rounded(info))}")
+    report(benchmark, gan_results, name, info, name)
 
 
 @VARIANTS
@@ -188,11 +185,8 @@ def test_gan_speed_ratio(benchmark, gan_results, batchnorm):
         "torch": torch.__version__,
         "final_loss": {"genbench": ours.last_loss, "torch": theirs.last_loss},
     }
-    benchmark.extra_info.update({k: v for k, v in result.items() if not isinstance(v, list)})
     name = f"ratio_{'batchnorm' if ours.batchnorm else 'preset'}"
-    gan_results[name] = result
-    print(f"\n{name}: torch / genbench (inner {PRESET_INNER_STEPS}), {ROUNDS} rounds:")
-    for key, value in result.items():
-        print(f"  {key}: {json.dumps(rounded(value))}")
+    title = f"{name}: torch / genbench (inner {PRESET_INNER_STEPS}), {ROUNDS} rounds"
+    report(benchmark, gan_results, name, result, title)
     if batchnorm is None and os.environ.get("GENBENCH_ASSERT_SPEED") == "1":
         assert result["ratio_median"] >= TARGET, f"median ratio {result['ratio_median']:.2f}"

@@ -39,7 +39,7 @@ import pytest
 from sklearn.naive_bayes import BernoulliNB
 
 from benchmarks.conftest import _environment, collect_results
-from benchmarks.timing import QUIET, rounded, timed_segment
+from benchmarks.timing import QUIET, report, rounded, timed_segment
 from genbench.inference import naive_bayes as nb
 from genbench.train.mesh import batch_sharded, data_mesh
 
@@ -139,11 +139,8 @@ def test_naive_bayes_speed_ratio(benchmark, sides, nb_results):
         "ratios": ratios,
         "foreign_cpu_share": [f for _, _, f in rows],
     }
-    benchmark.extra_info.update({k: v for k, v in result.items() if not isinstance(v, list)})
-    nb_results["fit_score"] = result
-    print(f"\nnaive Bayes fit+score, scikit-learn / genbench, {ROUNDS} interleaved rounds:")
-    for key, value in result.items():
-        print(f"  {key}: {json.dumps(rounded(value))}")
+    title = f"naive Bayes fit+score, scikit-learn / genbench, {ROUNDS} interleaved rounds"
+    report(benchmark, nb_results, "fit_score", result, title)
     if os.environ.get("GENBENCH_ASSERT_SPEED") == "1":
         assert result["ratio_median"] >= TARGET, f"median ratio {result['ratio_median']:.2f}"
 

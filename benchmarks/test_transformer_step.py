@@ -35,7 +35,6 @@ Run: ``python -m pytest benchmarks/test_transformer_step.py -s``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import statistics
 from pathlib import Path
@@ -49,7 +48,7 @@ from flax import nnx
 
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import QUIET, interleaved_ratio, pedantic, rounded, step_call_info
+from benchmarks.timing import QUIET, interleaved_ratio, pedantic, report, step_call_info
 from benchmarks.transformer_setup import (
     BATCH,
     BLOCK,
@@ -202,10 +201,8 @@ def test_genbench_transformer_step(benchmark, transformer_results, markov, inner
     if info is None:
         return
     info |= utilisation(step, info["step_ms"])
-    benchmark.extra_info.update(info)
     name = f"genbench_inner{inner_steps}"
-    transformer_results[name] = info
-    print(f"\n{name}: {json.dumps(rounded(info))}")
+    report(benchmark, transformer_results, name, info, name)
 
 
 def test_torch_transformer_step(benchmark, transformer_results, markov):
@@ -268,8 +265,5 @@ def test_transformer_speed_ratio(benchmark, transformer_results, markov):
         "torch": torch.__version__,
         "final_loss": {"genbench": ours.last_loss, "torch": theirs.last_loss},
     }
-    benchmark.extra_info.update({k: v for k, v in result.items() if not isinstance(v, list)})
-    transformer_results["ratio"] = result
-    print(f"\nratio: torch / genbench (inner {RATIO_INNER_STEPS}), {ROUNDS} rounds:")
-    for key, value in result.items():
-        print(f"  {key}: {json.dumps(rounded(value))}")
+    title = f"ratio: torch / genbench (inner {RATIO_INNER_STEPS}), {ROUNDS} rounds"
+    report(benchmark, transformer_results, "ratio", result, title)

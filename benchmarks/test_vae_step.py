@@ -25,7 +25,6 @@ noisy to assert by default).
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -33,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.timing import interleaved_ratio, pedantic, rounded, step_call_info
+from benchmarks.timing import interleaved_ratio, pedantic, report, step_call_info
 from benchmarks.vae_setup import BATCH, GenbenchStep, binary_dataset, cpu_threads, iwae_model
 
 ROUNDS, STEPS_PER_ROUND, RATIO_INNER_STEPS, TARGET = 9, 200, 50, 1.4
@@ -136,10 +135,7 @@ def test_vae_speed_ratio(benchmark, bench_results, dim):
         "torch": torch.__version__,
         "final_loss": {"genbench": ours.last_loss, "torch": theirs.last_loss},
     }
-    benchmark.extra_info.update({k: v for k, v in result.items() if not isinstance(v, list)})
-    bench_results[f"ratio_dim{dim}"] = result
-    print(f"\n{dim}-D, torch / genbench (inner {RATIO_INNER_STEPS}), {ROUNDS} interleaved rounds:")
-    for key, value in result.items():
-        print(f"  {key}: {json.dumps(rounded(value))}")
+    title = f"{dim}-D, torch / genbench (inner {RATIO_INNER_STEPS}), {ROUNDS} interleaved rounds"
+    report(benchmark, bench_results, f"ratio_dim{dim}", result, title)
     if dim == 784 and os.environ.get("GENBENCH_ASSERT_SPEED") == "1":
         assert result["ratio_median"] >= TARGET, f"median ratio {result['ratio_median']:.2f}"

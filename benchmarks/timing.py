@@ -85,6 +85,18 @@ def step_call_info(benchmark, step, rounds: int, warmup_rounds: int, harness_cal
     }
 
 
+def report(benchmark, results: dict, name: str, result: dict, title: str) -> None:
+    """Puts ``result`` in pytest-benchmark's ``extra_info`` (lists left out), in the
+    file's results under ``name``, and prints it under ``title``."""
+    import json
+
+    benchmark.extra_info.update({k: v for k, v in result.items() if not isinstance(v, list)})
+    results[name] = result
+    print(f"\n{title}:")
+    for key, value in result.items():
+        print(f"  {key}: {json.dumps(rounded(value))}")
+
+
 def interleaved_ratio(
     ours, theirs, rounds: int, steps: int, chunks: tuple[int, int], budget_s: float = BUDGET_S
 ) -> dict:

@@ -72,6 +72,19 @@ def _split_rows(mesh) -> bool:
     return mesh is not None and mesh.size > 1
 
 
+def _over_rows(function, mesh, out_spec, *arrays):
+    """``function(*arrays)`` on each device's share of the rows (``shard_map`` over the
+    mesh's ``data`` axis); zero rows pad N to a multiple of the device count."""
+    rows = PartitionSpec(DATA_AXIS)
+    return shard_map(
+        function,
+        mesh=mesh,
+        in_specs=(rows,) * len(arrays),
+        out_specs=rows if out_spec == "rows" else PartitionSpec(),
+        check_vma=False,
+    )(*(_pad_rows(a, mesh.size) for a in arrays))
+
+
 def _class_feature_sums(x, y, num_classes: int, mesh=None) -> jax.Array:
     """sum_n [y_n = c] x_n, ``[C, D]`` float32, one segment sum per block of rows.
 
@@ -83,14 +96,13 @@ def _class_feature_sums(x, y, num_classes: int, mesh=None) -> jax.Array:
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     if _split_rows(mesh):
-        rows = PartitionSpec(DATA_AXIS)
-        return shard_map(
+        return _over_rows(
             lambda a, b: jax.lax.psum(_class_feature_sums(a, b, num_classes), DATA_AXIS),
-            mesh=mesh,
-            in_specs=(rows, rows),
-            out_specs=PartitionSpec(),
-            check_vma=False,
-        )(_pad_rows(x, mesh.size), _pad_rows(y, mesh.size))
+            mesh,
+            "replicated",
+            x,
+            y,
+        )
 
     def block_sums(xb, yb):
         return jax.ops.segment_sum(jnp.asarray(xb, jnp.float32), yb, num_segments=num_classes)
@@ -156,14 +168,7 @@ def bernoulli_log_joint(params: BernoulliParams, x, mesh=None) -> jax.Array:
     weights = (params.log_p - params.log_1mp).T  # [D, C]
     if not _split_rows(mesh):
         return _weighted_feature_sums(base, weights, x)
-    rows = PartitionSpec(DATA_AXIS)
-    scored = shard_map(
-        lambda a: _weighted_feature_sums(base, weights, a),
-        mesh=mesh,
-        in_specs=(rows,),
-        out_specs=rows,
-        check_vma=False,
-    )(_pad_rows(x, mesh.size))
+    scored = _over_rows(lambda a: _weighted_feature_sums(base, weights, a), mesh, "rows", x)
     return scored[: x.shape[0]]
 
 
