@@ -179,6 +179,45 @@ def test_first_non_finite_step_is_reported():
     assert result.history[-1]["step"] == first_bad
 
 
+class SqrtAtZero(nnx.Module):
+    """loss sqrt|a| at a = 0: a finite loss with an infinite gradient; SGD makes a = -inf.
+
+    ``hide``: the loss is 0 wherever a is not finite, so no later loss shows it.
+    """
+
+    def __init__(self, hide: bool):
+        self.a = nnx.Param(jnp.array(0.0))
+        self.hide = hide
+
+    def loss(self, batch, rng):
+        del batch, rng
+        a = self.a[...]
+        loss = jnp.sqrt(jnp.abs(a))
+        return {"params": jnp.where(jnp.isfinite(a), loss, 0.0) if self.hide else loss}, {}
+
+
+@pytest.mark.parametrize(("hide", "reported"), [(False, 1), (True, 4)], ids=["shown", "hidden"])
+def test_a_non_finite_gradient_is_reported(hide, reported):
+    """Step 0's gradient is infinite: step 1's loss shows it, or else the call's parameters."""
+    train = TrainConfig(steps=10, batch_size=4, inner_steps=5, optimizer="sgd", b1=0.0, lr=0.1)
+    result = fit(SqrtAtZero(hide), small_binary(), identity, train, 0, data_mesh(jax.devices()[:1]))
+    assert result.failure == {
+        "step": reported,
+        "group": "params",
+        "reason": "non-finite loss or gradient",
+    }
+
+
+def test_cpu_dots_picks_the_matmul_library_of_the_compiled_step():
+    programs = {}
+    for library in ("ynnpack", "eigen"):
+        train = TrainConfig(steps=2, batch_size=16, inner_steps=2, cpu_dots=library)
+        result = fit(make_vae(), small_binary(), identity, train, 0, data_mesh(jax.devices()[:1]))
+        programs[library] = result.step_fn._compiled.as_text()
+    assert "ynn_fusion" not in programs["eigen"]
+    assert programs["eigen"] != programs["ynnpack"]
+
+
 def test_non_parameter_state_is_carried_by_the_step():
     from genbench.models.autoencoder import Autoencoder
 

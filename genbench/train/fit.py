@@ -62,7 +62,7 @@ def _failure(out: dict) -> dict | None:
         return None
     index = step - int(out["step0"])
     bad = [g for g, v in out["loss"].items() if not np.isfinite(np.asarray(v)[index])]
-    bad += [g for g, v in out["grad_finite"].items() if not np.asarray(v)[index]]
+    bad += [g for g, ok in out["params_finite"].items() if not ok]
     group = bad[0] if bad else None
     return {"step": step, "group": group, "reason": "non-finite loss or gradient"}
 
@@ -107,6 +107,7 @@ def fit(
         mesh=mesh,
         inner_steps=train.inner_steps,
         seed=seed,
+        cpu_dots=train.cpu_dots,
     )
     state = step_fn.init_state(model)
     history, resumed_from = [], 0
