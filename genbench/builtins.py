@@ -52,7 +52,7 @@ register_model(
                     "model.activation": "tanh",
                     "train.lr": 1e-3,
                     "train.b2": 0.999,
-                    # 50 steps per compiled call: removes per-step dispatch (1.0x -> 1.2x torch)
+                    # 50 steps per compiled call: removes per-step dispatch (1.17x -> 1.58x torch)
                     "train.inner_steps": 50,
                 },
             ),
