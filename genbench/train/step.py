@@ -4,8 +4,9 @@
 graph definition, one parameter state per group and the remaining state
 (e.g. BatchNorm statistics), and compiles with plain ``jax.jit`` a call that
 runs ``inner_steps`` optimisation steps (``lax.scan`` over step indices). Each
-step gathers its own batch inside the call, derives its PRNG key from
-``fold_in(key(seed), step)``, and runs the model's update schedule: phases in
+step gathers its own batch inside the call, uses the PRNG key
+``fold_in(key(seed), step)`` (derived for all the call's steps before the
+scan), and runs the model's update schedule: phases in
 order, each differentiating that group's loss with respect to that group's
 parameters only (with the parameters the earlier phases produced) and
 updating them with the group's own optax optimiser. The train state is
