@@ -23,7 +23,6 @@ Run: ``python -m pytest benchmarks/test_gan_step.py -s``.
 from __future__ import annotations
 
 import os
-import statistics
 from pathlib import Path
 
 import jax
@@ -33,7 +32,7 @@ import pytest
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.gan_setup import BATCH, PRESET_INNER_STEPS, PacganStep, pacgan_spec
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import QUIET, interleaved_ratio, pedantic, report, step_call_info
+from benchmarks.timing import benchmark_ratio, pedantic, report, step_call_info
 from benchmarks.vae_setup import cpu_threads
 from genbench.metrics.hardware import peak_flops
 from genbench.runner import build
@@ -161,20 +160,11 @@ def test_gan_speed_ratio(benchmark, gan_results, batchnorm):
     theirs = TorchGANTrainer(ours.batchnorm, BATCH)
     ours.run(PRESET_INNER_STEPS)
     theirs.run(20)
-    result = benchmark.pedantic(
-        interleaved_ratio,
-        args=(ours, theirs, ROUNDS, STEPS_PER_ROUND, (PRESET_INNER_STEPS, 10)),
-        rounds=1,
-        iterations=1,
+    result = benchmark_ratio(
+        benchmark, ours, theirs, ROUNDS, STEPS_PER_ROUND, (PRESET_INNER_STEPS, 10)
     )
-    quiet = [
-        ms
-        for ms, shares in zip(result["genbench_step_ms"], result["foreign_cpu_share"], strict=True)
-        if None not in shares and max(shares) < QUIET
-    ]
-    result["genbench_step_ms_median_quiet"] = statistics.median(quiet) if quiet else None
     result |= utilisation(ours, result["genbench_step_ms_median"])
-    if quiet:
+    if result["genbench_step_ms_median_quiet"] is not None:
         quiet_use = utilisation(ours, result["genbench_step_ms_median_quiet"])
         result |= {"mfu_quiet": quiet_use["mfu"], "hfu_quiet": quiet_use["hfu"]}
     result |= {

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import statistics
 from pathlib import Path
 
 import jax
@@ -48,7 +47,7 @@ from flax import nnx
 
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import QUIET, interleaved_ratio, pedantic, report, step_call_info
+from benchmarks.timing import benchmark_ratio, pedantic, report, step_call_info
 from benchmarks.transformer_setup import (
     BATCH,
     BLOCK,
@@ -223,11 +222,6 @@ def test_torch_transformer_step(benchmark, transformer_results, markov):
     print(f"\ntorch_eager: {info['step_ms']:.1f} ms/step, {info['tokens_per_s']:.0f} tokens/s")
 
 
-def _quiet_median(values: list, shares: list) -> float | None:
-    quiet = [v for v, s in zip(values, shares, strict=True) if None not in s and max(s) < QUIET]
-    return statistics.median(quiet) if quiet else None
-
-
 def test_transformer_speed_ratio(benchmark, transformer_results, markov):
     """Median ratio torch / genbench over interleaved rounds, same thread count."""
     torch = _torch(cpu_threads())
@@ -239,15 +233,9 @@ def test_transformer_speed_ratio(benchmark, transformer_results, markov):
     theirs.step = ours.next_step  # the same point of the learning-rate schedule
     ours.run(RATIO_INNER_STEPS)
     theirs.run(1)
-    result = benchmark.pedantic(
-        interleaved_ratio,
-        args=(ours, theirs, ROUNDS, STEPS_PER_ROUND, (RATIO_INNER_STEPS, 1)),
-        rounds=1,
-        iterations=1,
+    result = benchmark_ratio(
+        benchmark, ours, theirs, ROUNDS, STEPS_PER_ROUND, (RATIO_INNER_STEPS, 1)
     )
-    shares = result["foreign_cpu_share"]
-    for side in ("genbench", "torch"):
-        result[f"{side}_step_ms_median_quiet"] = _quiet_median(result[f"{side}_step_ms"], shares)
     tokens = ours.tokens_per_step
     result["torch_tokens_per_s"] = tokens / result["torch_step_ms_median"] * 1e3
     result |= utilisation(ours, result["genbench_step_ms_median"])

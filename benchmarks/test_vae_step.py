@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.timing import interleaved_ratio, pedantic, report, step_call_info
+from benchmarks.timing import benchmark_ratio, pedantic, report, step_call_info
 from benchmarks.vae_setup import BATCH, GenbenchStep, binary_dataset, cpu_threads, iwae_model
 
 ROUNDS, STEPS_PER_ROUND, RATIO_INNER_STEPS, TARGET = 9, 200, 50, 1.4
@@ -121,11 +121,8 @@ def test_vae_speed_ratio(benchmark, bench_results, dim):
     theirs = TorchTrainer(data.train, BATCH)
     ours.run(2 * RATIO_INNER_STEPS)
     theirs.run(20)
-    result = benchmark.pedantic(
-        interleaved_ratio,
-        args=(ours, theirs, ROUNDS, STEPS_PER_ROUND, (RATIO_INNER_STEPS, 10)),
-        rounds=1,
-        iterations=1,
+    result = benchmark_ratio(
+        benchmark, ours, theirs, ROUNDS, STEPS_PER_ROUND, (RATIO_INNER_STEPS, 10)
     )
     result |= {
         "dim": dim,

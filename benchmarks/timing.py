@@ -97,6 +97,13 @@ def report(benchmark, results: dict, name: str, result: dict, title: str) -> Non
         print(f"  {key}: {json.dumps(rounded(value))}")
 
 
+def benchmark_ratio(benchmark, ours, theirs, rounds: int, steps: int, chunks: tuple[int, int]):
+    """``interleaved_ratio`` run once under pytest-benchmark (whose time is the whole run)."""
+    return benchmark.pedantic(
+        interleaved_ratio, args=(ours, theirs, rounds, steps, chunks), rounds=1, iterations=1
+    )
+
+
 def interleaved_ratio(
     ours, theirs, rounds: int, steps: int, chunks: tuple[int, int], budget_s: float = BUDGET_S
 ) -> dict:
@@ -106,7 +113,7 @@ def interleaved_ratio(
     chunks of ``chunks[0]`` and ``chunks[1]`` steps (genbench's chunk is its
     ``inner_steps``), at most ``budget_s`` seconds per segment. Reports the
     median of the per-round ratios theirs / ours, the ratio of the best rounds,
-    and the median over the quiet rounds only (see the module docstring).
+    and the medians over the quiet rounds only (see the module docstring).
     """
     ours_ms, theirs_ms, foreign, timed = [], [], [], []
     for _ in range(rounds):
@@ -118,7 +125,11 @@ def interleaved_ratio(
         timed.append([o_steps, t_steps])
     ratios = [t / o for o, t in zip(ours_ms, theirs_ms, strict=True)]
     is_quiet = [None not in f and max(f) < QUIET for f in foreign]
-    quiet = [r for r, q in zip(ratios, is_quiet, strict=True) if q]
+
+    def quiet_median(values):
+        quiet = [v for v, q in zip(values, is_quiet, strict=True) if q]
+        return statistics.median(quiet) if quiet else None
+
     return {
         "rounds": rounds,
         "steps_per_round": steps,
@@ -126,8 +137,10 @@ def interleaved_ratio(
         "torch_step_ms_median": statistics.median(theirs_ms),
         "ratio_median": statistics.median(ratios),
         "ratio_best_rounds": min(theirs_ms) / min(ours_ms),
-        "quiet_rounds": len(quiet),
-        "ratio_median_quiet": statistics.median(quiet) if quiet else None,
+        "quiet_rounds": sum(is_quiet),
+        "ratio_median_quiet": quiet_median(ratios),
+        "genbench_step_ms_median_quiet": quiet_median(ours_ms),
+        "torch_step_ms_median_quiet": quiet_median(theirs_ms),
         "genbench_step_ms": ours_ms,
         "torch_step_ms": theirs_ms,
         "ratios": ratios,
