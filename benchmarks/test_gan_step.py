@@ -32,7 +32,7 @@ import pytest
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.gan_setup import BATCH, PRESET_INNER_STEPS, PacganStep, pacgan_spec
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import benchmark_ratio, pedantic, report, step_call_info
+from benchmarks.timing import benchmark_ratio, pedantic, ratio_context, report, step_call_info
 from benchmarks.vae_setup import cpu_threads
 from genbench.metrics.hardware import peak_flops
 from genbench.runner import build
@@ -170,11 +170,8 @@ def test_gan_speed_ratio(benchmark, gan_results, batchnorm):
     result |= {
         "generator_batchnorm": ours.batchnorm,
         "batch_size": BATCH,
-        "genbench_inner_steps": PRESET_INNER_STEPS,
-        "threads": cpu_threads(),
-        "torch": torch.__version__,
-        "final_loss": {"genbench": ours.last_loss, "torch": theirs.last_loss},
     }
+    result |= ratio_context(ours, theirs, cpu_threads(), torch.__version__)
     name = f"ratio_{'batchnorm' if ours.batchnorm else 'preset'}"
     title = f"{name}: torch / genbench (inner {PRESET_INNER_STEPS}), {ROUNDS} rounds"
     report(benchmark, gan_results, name, result, title)

@@ -47,7 +47,7 @@ from flax import nnx
 
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import benchmark_ratio, pedantic, report, step_call_info
+from benchmarks.timing import benchmark_ratio, pedantic, ratio_context, report, step_call_info
 from benchmarks.transformer_setup import (
     BATCH,
     BLOCK,
@@ -248,10 +248,7 @@ def test_transformer_speed_ratio(benchmark, transformer_results, markov):
     result |= {
         "batch_size": BATCH,
         "tokens_per_step": tokens,
-        "genbench_inner_steps": RATIO_INNER_STEPS,
-        "threads": cpu_threads(),
-        "torch": torch.__version__,
-        "final_loss": {"genbench": ours.last_loss, "torch": theirs.last_loss},
     }
+    result |= ratio_context(ours, theirs, cpu_threads(), torch.__version__)
     title = f"ratio: torch / genbench (inner {RATIO_INNER_STEPS}), {ROUNDS} rounds"
     report(benchmark, transformer_results, "ratio", result, title)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.timing import benchmark_ratio, pedantic, report, step_call_info
+from benchmarks.timing import benchmark_ratio, pedantic, ratio_context, report, step_call_info
 from benchmarks.vae_setup import BATCH, GenbenchStep, binary_dataset, cpu_threads, iwae_model
 
 ROUNDS, STEPS_PER_ROUND, RATIO_INNER_STEPS, TARGET = 9, 200, 50, 1.4
@@ -127,11 +127,8 @@ def test_vae_speed_ratio(benchmark, bench_results, dim):
     result |= {
         "dim": dim,
         "batch_size": BATCH,
-        "genbench_inner_steps": RATIO_INNER_STEPS,
-        "threads": cpu_threads(),
-        "torch": torch.__version__,
-        "final_loss": {"genbench": ours.last_loss, "torch": theirs.last_loss},
     }
+    result |= ratio_context(ours, theirs, cpu_threads(), torch.__version__)
     title = f"{dim}-D, torch / genbench (inner {RATIO_INNER_STEPS}), {ROUNDS} interleaved rounds"
     report(benchmark, bench_results, f"ratio_dim{dim}", result, title)
     if dim == 784 and os.environ.get("GENBENCH_ASSERT_SPEED") == "1":

@@ -104,6 +104,16 @@ def benchmark_ratio(benchmark, ours, theirs, rounds: int, steps: int, chunks: tu
     )
 
 
+def ratio_context(ours, theirs, threads: int, torch_version: str) -> dict:
+    """What a ratio result records of its run: call length, threads, torch, final losses."""
+    return {
+        "genbench_inner_steps": ours.inner_steps,
+        "threads": threads,
+        "torch": torch_version,
+        "final_loss": {"genbench": ours.last_loss, "torch": theirs.last_loss},
+    }
+
+
 def interleaved_ratio(
     ours, theirs, rounds: int, steps: int, chunks: tuple[int, int], budget_s: float = BUDGET_S
 ) -> dict:
