@@ -32,7 +32,14 @@ import pytest
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.gan_setup import BATCH, PRESET_INNER_STEPS, PacganStep, pacgan_spec
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import benchmark_ratio, pedantic, ratio_context, report, step_call_info
+from benchmarks.timing import (
+    benchmark_ratio,
+    pedantic,
+    ratio_context,
+    report,
+    step_call_info,
+    utilisation,
+)
 from benchmarks.vae_setup import cpu_threads
 from genbench.metrics.hardware import peak_flops
 from genbench.runner import build
@@ -49,27 +56,6 @@ def gan_results():
     peak, source = peak_flops()
     setup = {"peak_flops_per_s": peak, "peak_source": source, "config": str(pacgan_spec().config)}
     yield from collect_results(RESULTS_FILE, _environment() | setup)
-
-
-def utilisation(step: PacganStep, step_ms: float) -> dict:
-    """genbench's ``mfu`` and ``hfu`` at ``step_ms`` per iteration, as the harness computes them.
-
-    ``genbench.metrics.throughput.throughput_metrics``: analytic FLOPs are
-    ``model.flops_per_example() x batch``, XLA's are ``step_fn.single_step_flops``, and
-    the peak is ``genbench.metrics.hardware.peak_flops`` (on CPU, a measured matmul rate).
-    """
-    peak, source = peak_flops()
-    analytic = step.model.flops_per_example() * BATCH
-    xla = step.step_fn.single_step_flops(step.state)
-    step_s = step_ms / 1e3
-    return {
-        "analytic_flops_per_step": analytic,
-        "flops_per_step": xla,
-        "peak_flops_per_s": peak,
-        "peak_source": source,
-        "mfu": analytic / step_s / peak if peak else None,
-        "hfu": xla / step_s / peak if xla and peak else None,
-    }
 
 
 @VARIANTS

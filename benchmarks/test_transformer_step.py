@@ -47,7 +47,14 @@ from flax import nnx
 
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.test_vae_step import _median_s, _torch
-from benchmarks.timing import benchmark_ratio, pedantic, ratio_context, report, step_call_info
+from benchmarks.timing import (
+    benchmark_ratio,
+    pedantic,
+    ratio_context,
+    report,
+    step_call_info,
+    utilisation,
+)
 from benchmarks.transformer_setup import (
     BATCH,
     BLOCK,
@@ -88,26 +95,12 @@ def transformer_results():
     yield from collect_results(RESULTS_FILE, _environment() | setup)
 
 
-def utilisation(step: TransformerStep, step_ms: float) -> dict:
-    """genbench's tokens/s, ``mfu`` and ``hfu`` at ``step_ms`` per step, as the harness has them.
+def transformer_utilisation(step: TransformerStep, step_ms: float) -> dict:
+    """``timing.utilisation`` plus genbench's tokens/s at ``step_ms`` per step.
 
-    ``genbench.metrics.throughput``: analytic FLOPs are ``model.flops_per_example() x
-    batch`` (6 N + 12 L H Q T per token), XLA's are ``step_fn.single_step_flops``, and the
-    peak is ``genbench.metrics.hardware.peak_flops`` (on CPU, a measured matmul rate).
+    The analytic FLOPs are 6 N + 12 L H Q T per token (``model.flops_per_example``).
     """
-    peak, source = peak_flops()
-    analytic = step.model.flops_per_example() * step.config.train.batch_size
-    xla = step.step_fn.single_step_flops(step.state)
-    step_s = step_ms / 1e3
-    return {
-        "tokens_per_s": step.tokens_per_step / step_s,
-        "analytic_flops_per_step": analytic,
-        "flops_per_step": xla,
-        "peak_flops_per_s": peak,
-        "peak_source": source,
-        "mfu": analytic / step_s / peak if peak else None,
-        "hfu": xla / step_s / peak if xla and peak else None,
-    }
+    return {"tokens_per_s": step.tokens_per_step / (step_ms / 1e3)} | utilisation(step, step_ms)
 
 
 def _perturbed(model, scale: float = 0.1):
@@ -199,7 +192,7 @@ def test_genbench_transformer_step(benchmark, transformer_results, markov, inner
     info = step_call_info(benchmark, step, rounds, warmup_rounds=1, harness_calls=calls)
     if info is None:
         return
-    info |= utilisation(step, info["step_ms"])
+    info |= transformer_utilisation(step, info["step_ms"])
     name = f"genbench_inner{inner_steps}"
     report(benchmark, transformer_results, name, info, name)
 
@@ -238,10 +231,10 @@ def test_transformer_speed_ratio(benchmark, transformer_results, markov):
     )
     tokens = ours.tokens_per_step
     result["torch_tokens_per_s"] = tokens / result["torch_step_ms_median"] * 1e3
-    result |= utilisation(ours, result["genbench_step_ms_median"])
+    result |= transformer_utilisation(ours, result["genbench_step_ms_median"])
     result["genbench_tokens_per_s"] = result.pop("tokens_per_s")
     if result["genbench_step_ms_median_quiet"] is not None:
-        quiet_use = utilisation(ours, result["genbench_step_ms_median_quiet"])
+        quiet_use = transformer_utilisation(ours, result["genbench_step_ms_median_quiet"])
         result["genbench_tokens_per_s_quiet"] = quiet_use["tokens_per_s"]
         result |= {"mfu_quiet": quiet_use["mfu"], "hfu_quiet": quiet_use["hfu"]}
         result["torch_tokens_per_s_quiet"] = tokens / result["torch_step_ms_median_quiet"] * 1e3

@@ -104,6 +104,30 @@ def benchmark_ratio(benchmark, ours, theirs, rounds: int, steps: int, chunks: tu
     )
 
 
+def utilisation(step, step_ms: float) -> dict:
+    """``mfu`` and ``hfu`` of a benchmark's genbench step at ``step_ms`` per step.
+
+    As ``genbench.metrics.throughput`` has them: analytic FLOPs are
+    ``model.flops_per_example() x batch``, XLA's are ``step_fn.single_step_flops``,
+    and the peak is ``genbench.metrics.hardware.peak_flops`` (on CPU, a measured
+    matmul rate). ``step`` has ``model``, ``config``, ``step_fn`` and ``state``.
+    """
+    from genbench.metrics.hardware import peak_flops
+
+    peak, source = peak_flops()
+    analytic = step.model.flops_per_example() * step.config.train.batch_size
+    xla = step.step_fn.single_step_flops(step.state)
+    step_s = step_ms / 1e3
+    return {
+        "analytic_flops_per_step": analytic,
+        "flops_per_step": xla,
+        "peak_flops_per_s": peak,
+        "peak_source": source,
+        "mfu": analytic / step_s / peak if peak else None,
+        "hfu": xla / step_s / peak if xla and peak else None,
+    }
+
+
 def ratio_context(ours, theirs, threads: int, torch_version: str) -> dict:
     """What a ratio result records of its run: call length, threads, torch, final losses."""
     return {
