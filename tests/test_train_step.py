@@ -218,6 +218,16 @@ def test_cpu_dots_picks_the_matmul_library_of_the_compiled_step():
     assert programs["eigen"] != programs["ynnpack"]
 
 
+def test_a_jaxlib_without_the_dot_option_compiles_with_xla_defaults(monkeypatch):
+    import genbench.train.step as step_module
+
+    unknown = {"ynnpack": {}, "eigen": {"xla_cpu_no_such_option": ""}}
+    monkeypatch.setattr(step_module, "CPU_DOT_OPTIONS", unknown)
+    train = TrainConfig(steps=2, batch_size=16, inner_steps=2, cpu_dots="eigen")
+    result = fit(make_vae(), small_binary(), identity, train, 0, data_mesh(jax.devices()[:1]))
+    assert result.failure is None and np.isfinite(result.history[-1]["loss"])
+
+
 def test_non_parameter_state_is_carried_by_the_step():
     from genbench.models.autoencoder import Autoencoder
 
