@@ -49,7 +49,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay, >= 2-D parameters only (nanoGPT)
     grad_clip: float = 0.0  # global gradient-norm clip; 0 disables it
     # XLA:CPU's matrix-product library for the training step: "ynnpack" is XLA's
-    # default; "eigen" measured 8-16% faster for the small dense networks of the VAE
+    # default; "eigen" measured 7-16% faster for the small dense networks of the VAE
     # and GAN benchmarks on 2 cores, and 4-9% slower for the transformer.
     cpu_dots: Literal["ynnpack", "eigen"] = "ynnpack"
     fit: Literal["gradient", "exact", "em"] = "gradient"  # how the model is fitted

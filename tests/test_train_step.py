@@ -208,6 +208,61 @@ def test_a_non_finite_gradient_is_reported(hide, reported):
     }
 
 
+class CulpritOfTwo(nnx.Module):
+    """Groups a then b; ``culprit``'s loss is sqrt|p| at p = 0 (finite, infinite gradient).
+
+    b's loss reads a, so a non-finite a shows in b's loss of the same step.
+    """
+
+    def __init__(self, culprit: str):
+        self.a = GroupA(jnp.array(0.0 if culprit == "a" else 1.0))
+        self.b = GroupB(jnp.array(0.0 if culprit == "b" else 1.0))
+        self.culprit = culprit
+
+    def param_groups(self):
+        return {"a": GroupA, "b": GroupB}
+
+    def update_schedule(self):
+        return [("a", 1), ("b", 1)]
+
+    def loss(self, batch, rng):
+        del batch, rng
+        a, b = self.a[...], self.b[...]
+        loss_a = jnp.sqrt(jnp.abs(a)) if self.culprit == "a" else (a - 1.0) ** 2
+        loss_b = jnp.sqrt(jnp.abs(b)) if self.culprit == "b" else (b - 1.0) ** 2
+        return {"a": loss_a, "b": loss_b + 0.0 * a}, {}
+
+
+@pytest.mark.parametrize("culprit", ["a", "b"])
+def test_with_several_groups_the_failure_names_the_group_whose_gradient_failed(culprit):
+    train = TrainConfig(steps=10, batch_size=4, inner_steps=5, optimizer="sgd", b1=0.0, lr=0.1)
+    mesh = data_mesh(jax.devices()[:1])
+    result = fit(CulpritOfTwo(culprit), small_binary(), identity, train, 0, mesh)
+    assert result.failure == {
+        "step": 0,
+        "group": culprit,
+        "reason": "non-finite loss or gradient",
+    }
+
+
+def test_step_keys_are_the_per_step_derivation():
+    """Keys derived for a whole call equal fold_in(key(seed), s), split in 3, phase folds."""
+    model = TwoGroups()
+    mesh = data_mesh(jax.devices()[:1])
+    feeder = ArrayFeeder(np.zeros((4, 1), np.float32), 4, 1, 0, mesh)
+    tx = {"a": optax.sgd(0.1), "b": optax.sgd(0.1)}
+    step = TrainStep(model, tx, feeder=feeder, transform=identity, mesh=mesh, inner_steps=1, seed=7)
+    steps = jnp.arange(1000, 1004, dtype=jnp.int32)
+    keys = step._step_keys(steps)
+    folds = [0, 1, 1024]  # phase 0 repeats 0 and 1, phase 1 repeat 0
+    for i, s in enumerate(steps):
+        k_data, k_view, k_model = jax.random.split(jax.random.fold_in(jax.random.key(7), s), 3)
+        expected = [k_data, k_view] + [jax.random.fold_in(k_model, f) for f in folds]
+        got = [keys["data"][i], keys["view"][i], *keys["phase"][i]]
+        for want, have in zip(expected, got, strict=True):
+            np.testing.assert_array_equal(jax.random.key_data(want), jax.random.key_data(have))
+
+
 def test_cpu_dots_picks_the_matmul_library_of_the_compiled_step():
     programs = {}
     for library in ("ynnpack", "eigen"):
@@ -224,7 +279,8 @@ def test_a_jaxlib_without_the_dot_option_compiles_with_xla_defaults(monkeypatch)
     unknown = {"ynnpack": {}, "eigen": {"xla_cpu_no_such_option": ""}}
     monkeypatch.setattr(step_module, "CPU_DOT_OPTIONS", unknown)
     train = TrainConfig(steps=2, batch_size=16, inner_steps=2, cpu_dots="eigen")
-    result = fit(make_vae(), small_binary(), identity, train, 0, data_mesh(jax.devices()[:1]))
+    with pytest.warns(UserWarning, match="XLA's default dot library"):
+        result = fit(make_vae(), small_binary(), identity, train, 0, data_mesh(jax.devices()[:1]))
     assert result.failure is None and np.isfinite(result.history[-1]["loss"])
 
 

@@ -35,7 +35,7 @@ class ArrayFeeder:
       batch_size: examples per step.
       inner_steps: steps per compiled call.
       seed: run seed (epoch e's permutation comes from numpy's generator seeded
-        with (seed, e)).
+        with (seed, a fixed stream number, e)).
       mesh: where the data is replicated.
     """
 

@@ -56,13 +56,18 @@ def _history_entry(out: dict, step: int, elapsed: float) -> dict:
     return entry
 
 
-def _failure(out: dict) -> dict | None:
+def _failure(out: dict, order: list[str]) -> dict | None:
+    """The failed step and group: a non-finite gradient first (it is the cause of the
+    non-finite losses it leads to), then a non-finite loss, then non-finite parameters;
+    groups in the update schedule's order."""
     step = int(out["first_nonfinite"])
     if step < 0:
         return None
     index = step - int(out["step0"])
-    bad = [g for g, v in out["loss"].items() if not np.isfinite(np.asarray(v)[index])]
-    bad += [g for g, ok in out["params_finite"].items() if not ok]
+    grads = [g for g in order if g in out["grad_finite"] and not out["grad_finite"][g][index]]
+    losses = [g for g in order if not np.isfinite(np.asarray(out["loss"][g])[index])]
+    params = [g for g in order if not out["params_finite"][g]]
+    bad = grads + losses + params
     group = bad[0] if bad else None
     return {"step": step, "group": group, "reason": "non-finite loss or gradient"}
 
@@ -128,7 +133,8 @@ def fit(
             bad = next((i for i, f in enumerate(firsts) if f >= 0), None)
             if bad is not None:
                 first, out = pending[bad]
-                failure = _failure(jax.device_get(out) | {"step0": first})
+                order = list(dict.fromkeys(g for groups, _ in step_fn.schedule for g in groups))
+                failure = _failure(jax.device_get(out) | {"step0": first}, order)
                 done = failure["step"]
             history.append(_history_entry(jax.device_get(out), done, time.perf_counter() - start))
             pending = []
