@@ -42,6 +42,7 @@ register_model(
         name="vae",
         config=model_configs.VAEConfig,
         factory="genbench.models.vae:build",
+        classes=("genbench.models.vae:VAE", "genbench.models.vae:LinearVAE"),
         description="VAE, Gaussian latent, Bernoulli or Gaussian MLP decoder",
         defaults=_SMALL_DENSE,
         presets={
@@ -69,6 +70,7 @@ register_model(
         name="autoencoder",
         config=model_configs.AutoencoderConfig,
         factory="genbench.models.autoencoder:build",
+        classes=("genbench.models.autoencoder:Autoencoder",),
         description="deterministic or denoising MLP autoencoder",
         defaults=_SMALL_DENSE,
         presets={
@@ -85,6 +87,7 @@ register_model(
         name="naive_bayes",
         config=model_configs.NaiveBayesConfig,
         factory="genbench.models.naive_bayes:build",
+        classes=("genbench.models.naive_bayes:NaiveBayes",),
         description="naive Bayes: closed-form or gradient fit",
         defaults={"train.fit": "exact"},
         presets={
@@ -102,6 +105,7 @@ register_model(
         name="hmm",
         config=model_configs.HMMConfig,
         factory="genbench.models.hmm:build",
+        classes=("genbench.models.hmm:CategoricalHMM", "genbench.models.hmm:GaussianHMM"),
         description="hidden Markov model, categorical or Gaussian emissions: EM or gradient fit",
         defaults={"train.fit": "em", "train.steps": 100, "train.restarts": 5},
     )
@@ -112,6 +116,7 @@ register_model(
         name="gan",
         config=model_configs.GANConfig,
         factory="genbench.models.gan:build",
+        classes=("genbench.models.gan:GAN",),
         description="GAN: non-saturating, minimax or WGAN-GP; PacGAN packing; n_critic",
         defaults={"train.lr": 1e-4, "train.b1": 0.5, "train.b2": 0.999, **_SMALL_DENSE},
         presets={
@@ -164,6 +169,7 @@ register_model(
         name="transformer",
         config=model_configs.TransformerConfig,
         factory="genbench.models.transformer:build",
+        classes=("genbench.models.transformer:Transformer",),
         description="decoder-only causal transformer (GPT): exact NLL per token, KV-cache sampling",
         defaults={"train.batch_size": 32},
         presets={

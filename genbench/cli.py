@@ -106,10 +106,18 @@ def cmd_list(args) -> int:
             continue
         print(f"{what}:")
         for name, entry in sorted(entries().items()):
-            presets = getattr(entry, "presets", {})
+            presets = entry.presets if isinstance(entry, registry.ModelEntry) else {}
             extra = f"  [presets: {', '.join(sorted(presets))}]" if presets else ""
             print(f"  {name:<18} {entry.description}{extra}")
+            if isinstance(entry, registry.ModelEntry) and entry.classes:
+                print(f"  {'':<18} can: {_capabilities(entry)}")
     return 0
+
+
+def _capabilities(entry) -> str:
+    from genbench.contract import capability_summary
+
+    return capability_summary(registry.model_classes(entry))
 
 
 def _overrides(args) -> dict[str, str]:

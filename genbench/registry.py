@@ -40,6 +40,9 @@ class ModelEntry:
     presets: Mapping[str, Preset] = field(default_factory=dict)
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=dict)  # overrides applied before presets
+    # "module:Class" of each class the factory may return, so `genbench list models` can show
+    # their capabilities (genbench.contract) without building a model.
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,11 @@ def _lookup(table: Mapping[str, Any], name: str, kind: str) -> Any:
     if name not in table:
         raise UsageError(f"unknown {kind} {name!r}; allowed: {choices(table)}")
     return table[name]
+
+
+def model_classes(entry: ModelEntry) -> list[type]:
+    """The classes ``entry.classes`` names, imported (this imports the model's modules)."""
+    return [resolve_factory(name) for name in entry.classes]
 
 
 def resolve_factory(factory: str | Callable[..., Any]) -> Callable[..., Any]:

@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import datetime
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
-from genbench import registry
+from genbench import contract, registry
 from genbench.config import to_dict
 from genbench.data.view import data_view
 from genbench.errors import UsageError
 from genbench.metrics.batching import test_examples
 from genbench.metrics.evaluate import evaluate, primary_eval_fn
-from genbench.metrics.throughput import exact_fit_throughput, throughput_metrics
+from genbench.metrics.throughput import fit_throughput
 from genbench.results.records import SCHEMA_VERSION, new_run_id, write_record
 from genbench.runtime import environment, is_writer
 from genbench.spec import RunSpec
 from genbench.train.checkpoint import Checkpointer
-from genbench.train.fit import fit
+from genbench.train.fits import FitJob, check_fit_kind, fit_model
 from genbench.train.mesh import data_mesh
 
 
@@ -41,80 +38,6 @@ def build_model(spec: RunSpec, dataset, seed: int):
     return factory(spec.config, dataset, nnx.Rngs(seed))
 
 
-def fit_em(spec: RunSpec, dataset, model, view, progress=None):
-    """Baum-Welch style fitting: ``train.steps`` ``em_step`` calls per restart; the best
-    final training log-likelihood of ``train.restarts`` initialisations wins.
-
-    A dequantising view is applied once, with a key from the seed, so that EM
-    climbs one fixed objective.
-
-    Returns:
-      ``(seconds, history, failure)``; the history (of the best restart) holds
-      the negative log-likelihood per symbol before each iteration.
-    """
-    train = spec.config.train
-    data = jnp.asarray(dataset.train)
-    if view.dequantized:
-        data = view.transform(data.astype(jnp.float32), jax.random.key(spec.seed))
-    per = len(data) * model.num_steps  # the history is in nats per step
-    start, best = time.perf_counter(), None
-    for restart in range(train.restarts):
-        candidate = (
-            model if restart == 0 else build_model(spec, dataset, spec.seed * 7919 + restart)
-        )
-        history = []
-        for iteration in range(train.steps):
-            log_lik = float(candidate.em_step(data))
-            history.append(
-                {
-                    "step": iteration,
-                    "loss": -log_lik / per,
-                    "time": round(time.perf_counter() - start, 4),
-                    "restart": restart,
-                }
-            )
-            if not np.isfinite(log_lik):
-                failure = {"step": iteration, "group": "params", "reason": "non-finite likelihood"}
-                return time.perf_counter() - start, history, failure
-        final = float(jnp.sum(candidate.log_prob(data)))
-        if not np.isfinite(final):
-            failure = {"step": train.steps, "group": "params", "reason": "non-finite likelihood"}
-            return time.perf_counter() - start, history, failure
-        if best is None or final > best[0]:
-            best = (final, candidate, history)
-        if progress is not None:
-            progress(train.steps * (restart + 1) // train.restarts)
-    nnx.update(model, nnx.state(best[1]))
-    return time.perf_counter() - start, best[2], None
-
-
-def _check_fit(model, how: str, name: str) -> None:
-    needs = {"gradient": "loss", "exact": "fit_exact", "em": "em_step"}[how]
-    if not hasattr(model, needs):
-        can = [
-            k
-            for k, v in {"gradient": "loss", "exact": "fit_exact", "em": "em_step"}.items()
-            if hasattr(model, v)
-        ]
-        raise UsageError(
-            f"model {name!r} cannot fit with train.fit={how}; allowed: {', '.join(can)}"
-        )
-
-
-def fit_exact(model, dataset, view, seed: int) -> float:
-    """Fits ``model`` in closed form on its view of the training data; returns the seconds.
-
-    ``model.fit_exact(x, labels)`` receives the features as the model sees them
-    (dequantised where the view dequantises) and the labels (None if unlabelled).
-    """
-    start = time.perf_counter()
-    key = jax.random.fold_in(jax.random.key(seed), 0xF17)
-    x = view.transform(jnp.asarray(dataset.train, jnp.float32), key)
-    model.fit_exact(x, getattr(dataset, "train_labels", None))
-    jax.block_until_ready(nnx.state(model))
-    return time.perf_counter() - start
-
-
 def _non_finite_error(failure: dict) -> dict:
     return {
         "type": "NonFiniteError",
@@ -127,11 +50,12 @@ def _non_finite_error(failure: dict) -> dict:
 def resolved_config(config: dict, model) -> dict:
     """``config`` with the values the model resolved (``0`` / ``auto``) filled in.
 
-    A model may expose ``resolved_config() -> {"section.field": value}``, e.g. the
-    transformer's block size that ``model.block_size=0`` chose from the data.
+    A model may expose ``resolved_config() -> {"section.field": value}`` (the
+    contract's ``ResolvesConfig``), e.g. the transformer's block size that
+    ``model.block_size=0`` chose from the data.
     """
     resolved = {section: dict(fields) for section, fields in config.items()}
-    for dotted, value in getattr(model, "resolved_config", dict)().items():
+    for dotted, value in contract.resolved_config(model).items():
         section, field = dotted.split(".", 1)
         resolved[section][field] = value
     return resolved
@@ -180,7 +104,7 @@ def run(
     cfg = spec.config
     dataset, model = build(spec)
     view = data_view(dataset, model.input_kind)
-    _check_fit(model, cfg.train.fit, spec.model)
+    check_fit_kind(model, cfg.train.fit, spec.model)
     record = new_record(spec)
     record["config"] = resolved_config(record["config"], model)
     mesh = data_mesh(devices)
@@ -192,39 +116,39 @@ def run(
             cfg.train.checkpoint_every,
             cfg.train.checkpoint_keep,
         )
+    job = FitJob(
+        model,
+        dataset,
+        view,
+        cfg.train,
+        spec.seed,
+        mesh,
+        rebuild=lambda seed: build_model(spec, dataset, seed),
+        progress=progress,
+        checkpointer=checkpointer,
+    )
     try:
-        if cfg.train.fit == "exact":
-            fit_s = fit_exact(model, dataset, view, spec.seed)
-        elif cfg.train.fit == "em":
-            fit_s, record["history"], failure = fit_em(spec, dataset, model, view, progress)
-            if failure is not None:
-                record["status"] = "failed"
-                record["error"] = _non_finite_error(failure)
-                return record
-        else:
-            result = fit(
-                model, dataset, view.transform, cfg.train, spec.seed, mesh, progress, checkpointer
-            )
-            if checkpointer is not None:
-                checkpointer.close(remove=True)
-            record["history"] = result.history
-            record["resumed_from_step"] = result.resumed_from
-            if result.failure is not None:
-                record["status"] = "failed"
-                record["error"] = _non_finite_error(result.failure)
-                return record
+        outcome = fit_model(cfg.train.fit, job)
+        record["history"] = outcome.history
+        if outcome.resumed_from is not None:
+            record["resumed_from_step"] = outcome.resumed_from
+        if outcome.failure is not None:
+            record["status"] = "failed"
+            record["error"] = _non_finite_error(outcome.failure)
+            return record
         metrics, estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
         record["metrics"], record["estimators"] = metrics, estimators
-        eval_fn, eval_data = primary_eval_fn(model, view), test_examples(dataset, cfg.eval)
-        if cfg.train.fit in ("exact", "em"):
-            record["throughput"] = exact_fit_throughput(
-                model, fit_s, len(dataset.train), cfg.eval, eval_data, eval_fn
-            )
-        else:
-            tokens = dataset.event_shape[0] if dataset.kind == "sequence" else None
-            record["throughput"] = throughput_metrics(
-                model, result, cfg.train, cfg.eval, eval_data, eval_fn, tokens
-            )
+        tokens = dataset.event_shape[0] if dataset.kind == "sequence" else None
+        record["throughput"] = fit_throughput(
+            model,
+            outcome,
+            len(dataset.train),
+            cfg.train,
+            cfg.eval,
+            test_examples(dataset, cfg.eval),
+            primary_eval_fn(model, view),
+            tokens,
+        )
     except UsageError:
         raise
     except Exception as error:  # a failing run is recorded, and a suite goes on

@@ -6,7 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from genbench import registry
+from genbench import contract, registry
+from genbench.contract import param_groups
 from genbench.data.view import data_view
 from genbench.errors import UsageError
 from genbench.results import validate_record
@@ -14,7 +15,6 @@ from genbench.runner import build, run
 from genbench.spec import resolve
 from genbench.train.fit import fit
 from genbench.train.mesh import data_mesh
-from genbench.train.step import param_groups
 
 DATASETS = ("digits_binary", "digits", "ring8", "casino")
 CASES = [
@@ -63,7 +63,7 @@ def test_model_contract(model, preset):
         seen += 1
         view = data_view(dataset, module.input_kind)
         batch = view.transform(np.asarray(dataset.train[:8]), jax.random.key(0))
-        if getattr(module, "uses_labels", False):
+        if contract.uses_labels(module):
             batch = (batch, np.asarray(dataset.train_labels[:8]))
         losses, metrics = module.loss(batch, jax.random.key(1))
         assert set(losses) == set(param_groups(module))

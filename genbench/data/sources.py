@@ -37,6 +37,16 @@ class GaussianMixtureSource(Source):
         super().__init__(name, train, test, "continuous")
 
     @property
+    def mode_means(self) -> np.ndarray:
+        """The component means ``[M, D]`` (the ``ModeMixture`` capability of the contract)."""
+        return self.means
+
+    @property
+    def mode_std(self) -> float:
+        """The per-coordinate standard deviation of every component (``ModeMixture``)."""
+        return self.std
+
+    @property
     def num_modes(self) -> int:
         return self.means.shape[0]
 

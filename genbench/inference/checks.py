@@ -2,16 +2,15 @@
 
 Each check runs only on concrete arrays: inside a caller's ``jit`` the
 arguments are tracers and the check is skipped, so the functions stay
-jit-compatible. A failure is a ``UsageError`` (a ``ValueError``) whose one
-line names the argument.
+jit-compatible. A failure is a plain ``ValueError`` whose one line names the
+argument (``inference/`` imports nothing of genbench; the CLI reports a failed
+run's error in one line).
 """
 
 from __future__ import annotations
 
 import jax
 import numpy as np
-
-from genbench.errors import UsageError
 
 
 def concrete(*arrays) -> bool:
@@ -25,9 +24,9 @@ def check_probabilities(name: str, probs, axis: int = -1) -> None:
         return
     values = np.asarray(probs)
     if values.ndim == 0 or values.shape[axis] < 1:
-        raise UsageError(f"{name} needs at least one state (K >= 1), got shape {values.shape}")
+        raise ValueError(f"{name} needs at least one state (K >= 1), got shape {values.shape}")
     if np.any(values < 0) or not np.allclose(values.sum(axis), 1.0, atol=1e-3):
-        raise UsageError(f"{name} must hold probabilities that sum to one along axis {axis}")
+        raise ValueError(f"{name} must hold probabilities that sum to one along axis {axis}")
 
 
 def check_symbols(name: str, observations, num_symbols: int) -> None:
@@ -36,9 +35,9 @@ def check_symbols(name: str, observations, num_symbols: int) -> None:
         return
     values = np.asarray(observations)
     if not np.issubdtype(values.dtype, np.integer):
-        raise UsageError(f"{name} must be integer symbols, got dtype {values.dtype}")
+        raise ValueError(f"{name} must be integer symbols, got dtype {values.dtype}")
     if values.size and (values.min() < 0 or values.max() >= num_symbols):
-        raise UsageError(
+        raise ValueError(
             f"{name} holds symbols outside [0, {num_symbols}): "
             f"min {values.min()}, max {values.max()}"
         )
@@ -50,9 +49,9 @@ def check_lengths(name: str, lengths, batch_shape: tuple, num_steps: int) -> Non
         return
     values = np.asarray(lengths)
     if values.shape != tuple(batch_shape):
-        raise UsageError(f"{name} has shape {values.shape}, expected {tuple(batch_shape)}")
+        raise ValueError(f"{name} has shape {values.shape}, expected {tuple(batch_shape)}")
     if values.size and (values.min() < 1 or values.max() > num_steps):
-        raise UsageError(
+        raise ValueError(
             f"{name} must lie in [1, {num_steps}] (the padded length), "
             f"got min {values.min()}, max {values.max()}"
         )
@@ -61,11 +60,11 @@ def check_lengths(name: str, lengths, batch_shape: tuple, num_steps: int) -> Non
 def check_binary(name: str, x) -> None:
     """Values in {0, 1}."""
     if concrete(x) and not np.isin(np.asarray(x), (0, 1)).all():
-        raise UsageError(f"{name} must be binary (0 or 1) for Bernoulli features")
+        raise ValueError(f"{name} must be binary (0 or 1) for Bernoulli features")
 
 
 def check_labels(name: str, y, num_classes: int) -> None:
     """Integer labels in [0, num_classes)."""
     if num_classes < 1:
-        raise UsageError(f"num_classes={num_classes} must be >= 1")
+        raise ValueError(f"num_classes={num_classes} must be >= 1")
     check_symbols(name, y, num_classes)

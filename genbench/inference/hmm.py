@@ -25,7 +25,6 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from genbench.errors import UsageError
 from genbench.inference import checks
 
 
@@ -52,7 +51,7 @@ def _flatten(log_likelihoods: jax.Array, lengths, initial_probs, transition_matr
 
 def _check_model_shapes(log_likelihoods):
     if log_likelihoods.ndim < 2:
-        raise UsageError(f"log_likelihoods must be [..., T, K], got shape {log_likelihoods.shape}")
+        raise ValueError(f"log_likelihoods must be [..., T, K], got shape {log_likelihoods.shape}")
 
 
 def _scaled_forward(pi, A, lik, shift, lengths):

@@ -25,7 +25,6 @@ from jax import shard_map
 from jax.sharding import PartitionSpec
 
 from genbench.inference import checks
-from genbench.train.mesh import DATA_AXIS
 
 
 class BernoulliParams(NamedTuple):
@@ -72,10 +71,16 @@ def _split_rows(mesh) -> bool:
     return mesh is not None and mesh.size > 1
 
 
+def _row_axis(mesh) -> str:
+    """The name of the one axis of a 1-D device mesh (genbench's meshes call it ``data``)."""
+    (axis,) = mesh.axis_names
+    return axis
+
+
 def _over_rows(function, mesh, out_spec, *arrays):
     """``function(*arrays)`` on each device's share of the rows (``shard_map`` over the
-    mesh's ``data`` axis); zero rows pad N to a multiple of the device count."""
-    rows = PartitionSpec(DATA_AXIS)
+    1-D mesh's axis); zero rows pad N to a multiple of the device count."""
+    rows = PartitionSpec(_row_axis(mesh))
     return shard_map(
         function,
         mesh=mesh,
@@ -97,7 +102,7 @@ def _class_feature_sums(x, y, num_classes: int, mesh=None) -> jax.Array:
     x, y = jnp.asarray(x), jnp.asarray(y)
     if _split_rows(mesh):
         return _over_rows(
-            lambda a, b: jax.lax.psum(_class_feature_sums(a, b, num_classes), DATA_AXIS),
+            lambda a, b: jax.lax.psum(_class_feature_sums(a, b, num_classes), _row_axis(mesh)),
             mesh,
             "replicated",
             x,
@@ -138,7 +143,7 @@ def bernoulli_fit(
       num_classes: C.
       alpha: additive pseudo-count (Beta(alpha, alpha) posterior mean).
       class_prior: optional fixed p(y) ``[C]``; default N_c / N.
-      mesh: optional 1-D device mesh (axis ``data``, ``genbench.train.mesh.data_mesh``):
+      mesh: optional 1-D device mesh (e.g. ``genbench.train.mesh.data_mesh``):
         the pass over X is split by rows over its devices. On CPU, one host
         device per core (``--xla_force_host_platform_device_count``) runs the
         shares on all cores at once.

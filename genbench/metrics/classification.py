@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genbench import contract
 from genbench.metrics.batching import ModelFunction, test_examples
 
 
@@ -16,7 +17,7 @@ def classification_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
       ``(metrics, estimators)``; empty unless the model has ``log_joint`` and
       the dataset is labelled.
     """
-    if not hasattr(model, "log_joint") or not getattr(dataset, "labelled", False):
+    if not contract.has(model, "log_joint") or not contract.is_labelled(dataset):
         return {}, {}
     data = test_examples(dataset, eval_cfg)
     labels = np.asarray(dataset.test_labels[: len(data)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from genbench import contract
 from genbench.metrics.batching import ModelFunction, mean_and_se
 
 
@@ -26,7 +27,7 @@ def source_metrics(model, source, view, eval_cfg, rng: jax.Array):
     Returns:
       ``(metrics, estimators)``; empty when the dataset is not a source.
     """
-    if not getattr(source, "is_source", False) or view.dequantized:
+    if not contract.is_source(source) or view.dequantized:
         return {}, {}
     k_ent, k_x, k_q = jax.random.split(rng, 3)
     if source.kind == "sequence":
@@ -34,11 +35,13 @@ def source_metrics(model, source, view, eval_cfg, rng: jax.Array):
     entropy = source.entropy(k_ent)
     metrics = {"entropy_source": entropy.value, "entropy_source_se": entropy.se}
     estimators = {"entropy_source": "closed_form" if entropy.se == 0 else "monte_carlo"}
-    if hasattr(source, "log_joint_prob") and hasattr(model, "log_joint"):
+    if "labelled_source" in contract.dataset_capabilities(source) and contract.has(
+        model, "log_joint"
+    ):
         return _joint_kl(model, source, eval_cfg, k_x, k_q, metrics, estimators)
-    if hasattr(model, "log_prob"):
+    if contract.has(model, "log_prob"):
         fn, estimator = (lambda m, x, r: m.log_prob(x)), "exact"
-    elif hasattr(model, "iwae_bound"):
+    elif contract.has(model, "iwae_bound"):
         k = eval_cfg.nll_k
         fn, estimator = (lambda m, x, r: m.iwae_bound(x, r, k)), f"iwae_k{k}"
     else:
@@ -73,7 +76,7 @@ def _kl_rate(model, source, eval_cfg, k_ent, k_x, k_q):
     entropy = source.entropy(k_ent, num_steps=steps)
     metrics = {"entropy_rate_source": entropy.value, "entropy_rate_source_se": entropy.se}
     estimators = {"entropy_rate_source": "closed_form" if entropy.se == 0 else "monte_carlo"}
-    if not hasattr(model, "log_prob"):
+    if not contract.has(model, "log_prob"):
         return metrics, estimators
     states, x = source.sample_with_states(k_x, n, steps)
     log_p = np.asarray(jax.jit(source.log_prob)(x))
@@ -85,7 +88,7 @@ def _kl_rate(model, source, eval_cfg, k_ent, k_x, k_q):
     )
     estimators["kl_rate_to_source"] = "exact"
     # Sources whose "states" are observed (Markov contexts) have no hidden path to decode.
-    if hasattr(model, "viterbi") and getattr(source, "hidden_states", True):
+    if contract.has(model, "viterbi") and contract.has_hidden_states(source):
         decoded = ModelFunction(model, lambda m, xs, r: m.viterbi(xs), eval_cfg.batch_size).map(
             np.asarray(x), k_q
         )

@@ -12,7 +12,7 @@ import zlib
 
 import jax
 
-from genbench import registry
+from genbench import contract, registry
 
 
 def evaluate(model, dataset, view, eval_cfg, seed: int):
@@ -52,10 +52,10 @@ def primary_eval_fn(model, view):
     def flat(x):
         return x.reshape(x.shape[0], -1)
 
-    if hasattr(model, "log_prob"):
+    if contract.has(model, "log_prob"):
         return lambda m, x, r: m.log_prob(view.transform(flat(x), r))
-    if hasattr(model, "elbo"):
+    if contract.has(model, "elbo"):
         return lambda m, x, r: m.elbo(view.transform(flat(x), r), r)
-    if hasattr(model, "reconstruct"):
+    if contract.has(model, "reconstruct"):
         return lambda m, x, r: m.reconstruct(view.transform(flat(x), r), r)
     return None

@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from genbench import contract
+
 FORMAT_VERSION = 1  # bump when training or the file layout changes (a new cache key)
 HIDDEN = (128, 64)  # hidden widths; the last one is the feature dimension
 STEPS = 500  # Adam steps
@@ -188,7 +190,7 @@ def feature_extractor(dataset, seed: int = CLASSIFIER_SEED) -> FeatureExtractor:
     Raises:
       ValueError: the dataset has no labels.
     """
-    if getattr(dataset, "train_labels", None) is None:
+    if not contract.is_labelled(dataset):
         raise ValueError(f"dataset {dataset.name!r} has no labels to train a feature classifier")
     x = np.asarray(dataset.train, np.float32).reshape(len(dataset.train), -1)
     y = np.asarray(dataset.train_labels)

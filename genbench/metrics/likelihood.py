@@ -12,6 +12,7 @@ import math
 import jax
 import numpy as np
 
+from genbench import contract
 from genbench.metrics.batching import ModelFunction, mean_and_se, test_examples
 
 
@@ -47,16 +48,16 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
         if estimator is not None:
             estimators[name] = estimator
 
-    if hasattr(model, "log_prob"):
+    if contract.has(model, "log_prob"):
         log_p = per_example(lambda m, x, r: m.log_prob(view.transform(flat(x), r)), 1) + jac
         record("nll", -log_p, "exact")
-    if hasattr(model, "elbo"):
+    if contract.has(model, "elbo"):
         elbo = per_example(lambda m, x, r: m.elbo(view.transform(flat(x), r), r), 2) + jac
         record("elbo", elbo, "elbo")
-    if hasattr(model, "kl_posterior_prior"):
+    if contract.has(model, "kl_posterior_prior"):
         kl = per_example(lambda m, x, r: m.kl_posterior_prior(view.transform(flat(x), r)), 3)
         record("kl_posterior_prior", kl, "closed_form")
-    if hasattr(model, "iwae_bound"):
+    if contract.has(model, "iwae_bound"):
         for k in sorted({*eval_cfg.iwae_k, eval_cfg.nll_k}):
             bound = (
                 per_example(
@@ -82,7 +83,7 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
         # Perplexity exp(nll per token); for character-level data also bits per character.
         metrics["perplexity"] = math.exp(min(metrics["nll"], 700.0))
         estimators["perplexity"] = estimators["nll"]
-        if getattr(dataset, "char_level", False):
+        if contract.is_char_level(dataset):
             metrics["bits_per_char"] = metrics["bits_per_token"]
             estimators["bits_per_char"] = estimators["nll"]
     elif "nll" in metrics:

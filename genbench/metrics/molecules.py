@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 
 import jax
 
+from genbench import contract
 from genbench.errors import UsageError
 
 Canonical = Callable[[str], "str | None"]
@@ -94,7 +95,7 @@ def molecule_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
     ``sample(rng, n)``, where RDKit is installed; otherwise nothing.
     """
     del view
-    if not hasattr(dataset, "decode_smiles") or not hasattr(model, "sample"):
+    if "smiles" not in contract.dataset_capabilities(dataset) or not contract.has(model, "sample"):
         return {}, {}
     if not rdkit_available():
         return {}, {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from genbench import contract
 from genbench.metrics.batching import ModelFunction, mean_and_se, test_examples
 
 _EPS = 1e-6
@@ -20,7 +21,7 @@ def reconstruction_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
     Returns:
       ``(metrics, estimators)``; empty for a model that cannot reconstruct.
     """
-    if not hasattr(model, "reconstruct"):
+    if not contract.has(model, "reconstruct"):
         return {}, {}
 
     def error(m, x, r):

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from genbench.data.sources import GaussianMixtureSource
+from genbench import contract
 from genbench.metrics.batching import mean_and_se, test_examples
 from genbench.metrics.features import feature_extractor
 from genbench.metrics.frechet import frechet_distance
@@ -76,7 +76,7 @@ def to_data_space(samples: np.ndarray, dataset, view) -> np.ndarray:
 
 def _feature_map(dataset):
     """The feature map of FD and precision/recall for ``dataset``, or None where none applies."""
-    if getattr(dataset, "train_labels", None) is not None and dataset.num_classes > 1:
+    if contract.is_labelled(dataset) and dataset.num_classes > 1:
         return feature_extractor(dataset)
     if dataset.kind == "continuous" and dataset.event_size <= RAW_FEATURE_MAX_DIM:
         return lambda x: np.asarray(x, np.float64).reshape(len(x), -1)
@@ -97,14 +97,14 @@ def sample_quality_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
       ``(metrics, estimators)``; empty for a model without ``sample`` or a
       dataset none of the metrics applies to (sequences).
     """
-    if not hasattr(model, "sample") or dataset.kind == "sequence":
+    if not contract.has(model, "sample") or dataset.kind == "sequence":
         return {}, {}
-    mixture = isinstance(dataset, GaussianMixtureSource)
+    mixture = "mode_mixture" in contract.dataset_capabilities(dataset)
     features = _feature_map(dataset)
     reference = test_examples(dataset, eval_cfg).reshape(-1, dataset.event_size)
     if features is not None and len(reference) <= NEIGHBOURS:
         features = None
-    source = getattr(dataset, "is_source", False)
+    source = contract.is_source(dataset)
     sizes = [
         MODE_SAMPLES if mixture else 0,
         len(reference) if features is not None else 0,

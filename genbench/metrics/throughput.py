@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from genbench import contract
 from genbench.metrics.batching import ModelFunction
 from genbench.metrics.hardware import peak_flops
 
@@ -120,10 +121,10 @@ def throughput_metrics(
         "train_examples_per_s": batch / step_s,
         "train_s": fit_result.train_s,
     }
-    tokens_per_example = getattr(model, "tokens_per_example", None) or tokens_per_example
+    tokens_per_example = contract.tokens_per_example(model) or tokens_per_example
     if tokens_per_example:
         out["train_tokens_per_s"] = batch * tokens_per_example / step_s
-        if hasattr(model, "sample"):
+        if contract.has(model, "sample"):
             out["sample_tokens_per_s"] = sample_tokens_per_s(model, eval_cfg.timing_calls)
     if eval_fn is not None:
         per_example = eval_seconds_per_example(
@@ -133,14 +134,15 @@ def throughput_metrics(
     flops_step = fit_result.step_fn.single_step_flops(fit_result.state)
     peak, _ = peak_flops()
     out["flops_per_step"] = flops_step
-    analytic = model.flops_per_example() * batch if hasattr(model, "flops_per_example") else None
+    per_example = contract.flops_per_example(model)
+    analytic = per_example * batch if per_example is not None else None
     out["analytic_flops_per_step"] = analytic
     if tokens_per_example:
         tokens_per_step = batch * tokens_per_example
         out["flops_per_token"] = flops_step / tokens_per_step if flops_step else None
-        per_token = getattr(model, "analytic_flops_per_token", None)
+        per_token = contract.analytic_flops_per_token(model)
         out["analytic_flops_per_token"] = (
-            per_token() if per_token else analytic / tokens_per_step if analytic else None
+            per_token if per_token else analytic / tokens_per_step if analytic else None
         )
     out["peak_flops_per_s"] = peak
     out["mfu"] = analytic / step_s / peak if analytic and peak else None
@@ -163,3 +165,34 @@ def exact_fit_throughput(
         )
         out["eval_examples_per_s"] = 1.0 / per_example
     return out
+
+
+def fit_throughput(
+    model,
+    outcome,
+    num_train: int,
+    train_cfg,
+    eval_cfg,
+    eval_data,
+    eval_fn,
+    tokens_per_example: int | None = None,
+) -> dict[str, float | None]:
+    """The throughput section of any fit kind's record.
+
+    A fit that compiled the shared step (``outcome.gradient``) is timed by its
+    step (``throughput_metrics``); a closed-form or EM fit by its wall time
+    (``exact_fit_throughput``).
+
+    Args:
+      model: the trained model.
+      outcome: the ``genbench.train.fits.FitOutcome``.
+      num_train: training examples (for a closed-form fit's examples/s).
+      train_cfg, eval_cfg: config sections.
+      eval_data, eval_fn: what ``eval_examples_per_s`` times (``eval_fn`` may be None).
+      tokens_per_example: tokens per example of sequence data, else None.
+    """
+    if outcome.gradient is None:
+        return exact_fit_throughput(model, outcome.fit_s, num_train, eval_cfg, eval_data, eval_fn)
+    return throughput_metrics(
+        model, outcome.gradient, train_cfg, eval_cfg, eval_data, eval_fn, tokens_per_example
+    )

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genbench import contract
 from genbench.models.gan_nets import (
     ConvDiscriminator,
     ConvGenerator,
@@ -136,7 +137,7 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
             f"train.batch_size={config.train.batch_size} must be a multiple of "
             f"model.pack={cfg.pack} (a batch of B samples makes B / pack packed inputs)"
         )
-    image_shape = getattr(dataset, "image_shape", None)
+    image_shape = contract.image_shape(dataset)
     architecture = cfg.architecture
     if architecture == "auto":
         architecture = "conv" if image_shape is not None else "mlp"

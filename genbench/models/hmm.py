@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genbench import contract
 from genbench.inference import hmm
 
 
@@ -222,7 +223,7 @@ def build(config, dataset, rngs: nnx.Rngs) -> _HMM:
     """
     from genbench.errors import UsageError
 
-    num_states = config.model.num_states or getattr(dataset, "num_states", DEFAULT_NUM_STATES)
+    num_states = config.model.num_states or contract.known_num_states(dataset) or DEFAULT_NUM_STATES
     emissions = config.model.emissions
     symbols = dataset.kind == "sequence" and dataset.levels > 0
     if emissions == "auto":
@@ -236,7 +237,7 @@ def build(config, dataset, rngs: nnx.Rngs) -> _HMM:
         return CategoricalHMM(num_states, dataset.levels, dataset.train.shape[1], rngs=rngs)
     if dataset.kind == "sequence" and not symbols and len(dataset.event_shape) == 2:
         (num_steps, frame_dim), kind, scale = dataset.event_shape, "sequence", 1.0
-    elif getattr(dataset, "image_shape", None) is not None:
+    elif contract.image_shape(dataset) is not None:
         (num_steps, frame_dim), kind = dataset.image_shape, "continuous"
         # Rows are dequantised to [0, 1) by the data view before the model sees them.
         scale = float(max(dataset.levels, 2)) if dataset.kind in ("binary", "discrete") else 1.0

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genbench import contract
 from genbench.inference import naive_bayes as nb
 
 INPUT_KINDS = {"bernoulli": "binary", "categorical": "discrete", "gaussian": "continuous"}
@@ -118,7 +119,7 @@ def build(config, dataset, rngs: nnx.Rngs) -> NaiveBayes:
     del rngs
     from genbench.errors import UsageError
 
-    if not getattr(dataset, "labelled", False):
+    if not contract.is_labelled(dataset):
         raise UsageError(f"naive_bayes needs a labelled dataset; {dataset.name!r} has no labels")
     features = config.model.features
     if features == "categorical" and dataset.kind != "discrete":

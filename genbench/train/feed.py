@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from genbench import contract
 from genbench.errors import UsageError
 from genbench.train.mesh import replicated
 
@@ -145,7 +146,7 @@ def make_feeder(
     ``train_window``), symbol sequences longer than it are cut into random
     windows of that many tokens by a ``WindowFeeder``.
     """
-    if getattr(dataset, "fresh", False):
+    if contract.draws_fresh(dataset):
         return SourceFeeder(dataset, batch_size)
     # Symbol sequences are integers; real-valued sequences (levels 0) stay float.
     symbols = dataset.kind == "categorical" or (dataset.kind == "sequence" and dataset.levels > 0)
@@ -153,7 +154,7 @@ def make_feeder(
     if window and symbols and data.ndim == 2 and data.shape[1] > window and not with_labels:
         return WindowFeeder(data, batch_size, window, mesh)
     if with_labels:
-        if not getattr(dataset, "labelled", False):
+        if not contract.is_labelled(dataset):
             raise UsageError(f"the model needs labels; dataset {dataset.name!r} has none")
         data = (data, np.asarray(dataset.train_labels, np.int32))
     return ArrayFeeder(data, batch_size, inner_steps, seed, mesh)

@@ -11,10 +11,12 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from genbench import contract
 from genbench.config import TrainConfig
+from genbench.contract import param_groups
 from genbench.train.feed import make_feeder
 from genbench.train.optim import make_optimizer
-from genbench.train.step import TrainStep, param_groups
+from genbench.train.step import TrainStep
 
 HISTORY_POINTS = 50  # history entries per run when train.log_every is 0
 
@@ -98,8 +100,8 @@ def fit(
     Returns:
       A ``FitResult``; a non-finite loss stops training at the call where it happened.
     """
-    with_labels = getattr(model, "uses_labels", False)
-    window = getattr(model, "train_window", None)
+    with_labels = contract.uses_labels(model)
+    window = contract.train_window(model)
     feeder = make_feeder(
         dataset, train.batch_size, train.inner_steps, seed, mesh, with_labels, window
     )

@@ -28,6 +28,8 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh
 
+from genbench import contract
+from genbench.contract import param_groups
 from genbench.errors import UsageError
 from genbench.train.mesh import batch_sharded, replicated
 
@@ -39,19 +41,14 @@ TrainState = dict[str, Any]
 CPU_DOT_OPTIONS = {"ynnpack": {}, "eigen": {"xla_cpu_experimental_ynn_fusion_type": ""}}
 
 
-def param_groups(model: nnx.Module) -> dict[str, Any]:
-    """The model's parameter groups (group -> nnx filter); one group ``params`` by default."""
-    groups = getattr(model, "param_groups", None)
-    return dict(groups()) if groups is not None else {"params": nnx.Param}
-
-
 def update_schedule(model: nnx.Module, groups: Sequence[str]) -> list[Phase]:
-    """The model's phases ``[(groups, repeats), ...]``; default: all groups at once, once."""
-    schedule = getattr(model, "update_schedule", None)
+    """The model's phases ``[(groups, repeats), ...]``, checked against its groups;
+    default: all groups at once, once."""
+    schedule = contract.update_schedule(model)
     if schedule is None:
         return [(tuple(groups), 1)]
     phases = []
-    for group, repeats in schedule():
+    for group, repeats in schedule:
         phase_groups = (group,) if isinstance(group, str) else tuple(group)
         unknown = set(phase_groups) - set(groups)
         if unknown or repeats < 1:

@@ -1,0 +1,182 @@
+"""The fit kinds, in one table: ``gradient`` (the shared step), ``exact`` (closed form) and
+``em`` (expectation-maximisation with restarts).
+
+Each kind is a function ``FitJob -> FitOutcome``; ``fit_model(kind, job)`` checks that the
+model has the capability the kind needs (``genbench.contract.FIT_NEEDS``) and calls it. The
+runner calls ``fit_model`` once and reads the same ``FitOutcome`` whatever the kind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+
+from genbench import contract
+from genbench.config import TrainConfig
+from genbench.errors import UsageError
+from genbench.train.fit import FitResult, fit
+
+EXACT_FIT_KEY = 0xF17  # folded into the seed for the dequantising noise of an exact fit
+RESTART_SEED_STRIDE = 7919  # restart r > 0 of seed s initialises from s * 7919 + r
+
+
+@dataclass
+class FitJob:
+    """Everything a fit kind may need.
+
+    Attributes:
+      model: the freshly initialised model (trained in place).
+      dataset: the ``Dataset``.
+      view: the model's ``DataView`` of the dataset.
+      train: the ``train`` config section.
+      seed: run seed.
+      mesh: device mesh (gradient fits).
+      rebuild: ``seed -> model``, a fresh model of the same spec (EM restarts).
+      progress: called with the number of steps done.
+      checkpointer: a ``genbench.train.checkpoint.Checkpointer`` or ``None`` (gradient fits).
+    """
+
+    model: Any
+    dataset: Any
+    view: Any
+    train: TrainConfig
+    seed: int
+    mesh: Mesh | None = None
+    rebuild: Callable[[int], Any] | None = None
+    progress: Callable[[int], None] | None = None
+    checkpointer: Any = None
+
+
+@dataclass
+class FitOutcome:
+    """What every fit kind returns.
+
+    Attributes:
+      fit_s: wall-clock seconds of the fit (of the training calls, for gradient fits).
+      history: ``{step, loss, time, ...}`` entries.
+      failure: ``None``, or ``{step, group, reason}`` when the fit stopped on a
+        non-finite loss, gradient or likelihood.
+      resumed_from: the step a checkpoint restored (gradient fits), else ``None``.
+      gradient: the gradient fit's ``FitResult`` (compiled step and final state, for
+        throughput), else ``None``.
+    """
+
+    fit_s: float
+    history: list[dict] = field(default_factory=list)
+    failure: dict | None = None
+    resumed_from: int | None = None
+    gradient: FitResult | None = None
+
+
+def gradient_fit(job: FitJob) -> FitOutcome:
+    """Trains with the shared step (``genbench.train.fit.fit``); removes its checkpoints."""
+    result = fit(
+        job.model,
+        job.dataset,
+        job.view.transform,
+        job.train,
+        job.seed,
+        job.mesh,
+        job.progress,
+        job.checkpointer,
+    )
+    if job.checkpointer is not None:
+        job.checkpointer.close(remove=True)
+    return FitOutcome(result.train_s, result.history, result.failure, result.resumed_from, result)
+
+
+def exact_fit(job: FitJob) -> FitOutcome:
+    """Fits in closed form on the model's view of the training data.
+
+    ``model.fit_exact(x, labels)`` receives the features as the model sees them
+    (dequantised, with a key from the seed, where the view dequantises) and the
+    labels (``None`` for unlabelled data).
+    """
+    start = time.perf_counter()
+    key = jax.random.fold_in(jax.random.key(job.seed), EXACT_FIT_KEY)
+    x = job.view.transform(jnp.asarray(job.dataset.train, jnp.float32), key)
+    labels = job.dataset.train_labels if contract.is_labelled(job.dataset) else None
+    job.model.fit_exact(x, labels)
+    jax.block_until_ready(nnx.state(job.model))
+    return FitOutcome(time.perf_counter() - start)
+
+
+def em_fit(job: FitJob) -> FitOutcome:
+    """``train.steps`` ``em_step`` calls per restart; the best final training log-likelihood
+    of ``train.restarts`` initialisations wins and is written into ``job.model``.
+
+    A dequantising view is applied once, with a key from the seed, so that EM
+    climbs one fixed objective. The history (of the best restart) holds the
+    negative log-likelihood per time step before each iteration.
+    """
+    train, model = job.train, job.model
+    data = jnp.asarray(job.dataset.train)
+    if job.view.dequantized:
+        data = job.view.transform(data.astype(jnp.float32), jax.random.key(job.seed))
+    per = len(data) * model.num_steps
+    start, best = time.perf_counter(), None
+    for restart in range(train.restarts):
+        candidate = model if restart == 0 else job.rebuild(job.seed * RESTART_SEED_STRIDE + restart)
+        history = []
+        for iteration in range(train.steps):
+            log_lik = float(candidate.em_step(data))
+            history.append(
+                {
+                    "step": iteration,
+                    "loss": -log_lik / per,
+                    "time": round(time.perf_counter() - start, 4),
+                    "restart": restart,
+                }
+            )
+            if not np.isfinite(log_lik):
+                failure = {"step": iteration, "group": "params", "reason": "non-finite likelihood"}
+                return FitOutcome(time.perf_counter() - start, history, failure)
+        final = float(jnp.sum(candidate.log_prob(data)))
+        if not np.isfinite(final):
+            failure = {"step": train.steps, "group": "params", "reason": "non-finite likelihood"}
+            return FitOutcome(time.perf_counter() - start, history, failure)
+        if best is None or final > best[0]:
+            best = (final, candidate, history)
+        if job.progress is not None:
+            job.progress(train.steps * (restart + 1) // train.restarts)
+    nnx.update(model, nnx.state(best[1]))
+    return FitOutcome(time.perf_counter() - start, best[2])
+
+
+FIT_KINDS: dict[str, Callable[[FitJob], FitOutcome]] = {
+    "gradient": gradient_fit,
+    "exact": exact_fit,
+    "em": em_fit,
+}
+
+
+def check_fit_kind(model: Any, kind: str, name: str) -> None:
+    """``UsageError`` (one line) unless ``model`` (registered as ``name``) can fit by ``kind``.
+
+    The message names the method the kind needs and the kinds the model does support.
+    """
+    if kind in contract.fit_kinds(model):
+        return
+    needs = contract.FIT_NEEDS[kind]
+    allowed = contract.fit_kinds(model)
+    what = (
+        f"allowed: {', '.join(allowed)}"
+        if allowed
+        else "it has none of " + ", ".join(f"{m}()" for m in contract.FIT_NEEDS.values())
+    )
+    raise UsageError(
+        f"model {name!r} cannot fit with train.fit={kind} (that needs a {needs}() method); {what}"
+    )
+
+
+def fit_model(kind: str, job: FitJob) -> FitOutcome:
+    """Runs the fit kind ``kind`` (a key of ``FIT_KINDS``) on ``job``."""
+    return FIT_KINDS[kind](job)
