@@ -24,7 +24,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_device_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("cpu", "gpu", "tpu"), help="JAX platform")
+    parser.add_argument(
+        "--backend", choices=("cpu", "gpu", "cuda", "tpu"), help="JAX platform (gpu = cuda)"
+    )
     parser.add_argument(
         "--cpu-devices",
         type=int,
@@ -133,6 +135,10 @@ def _configure(args) -> None:
     from genbench import runtime
 
     runtime.configure(args.backend, args.cpu_devices)
+    try:
+        runtime.check_backend(args.backend)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     if args.distributed:
         runtime.initialize_distributed()
 

@@ -12,6 +12,7 @@ so the CLI validates input in milliseconds.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -200,9 +201,10 @@ def coerce(value: Any, hint: Any, path: str) -> Any:
                 number = float(value) if hint is float else int(value.strip())
             except ValueError:
                 raise UsageError(f"{path}={value!r} must be {hint.__name__}") from None
-            return number
+            return _finite(number, path)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError(f"{path}={value!r} must be {hint.__name__}")
+        _finite(value, path)
         if hint is int and not float(value).is_integer():
             raise UsageError(f"{path}={value!r} must be int")
         return hint(value)
@@ -211,6 +213,14 @@ def coerce(value: Any, hint: Any, path: str) -> Any:
             raise UsageError(f"{path}={value!r} must be a string")
         return value
     raise UsageError(f"{path} has a type that cannot be set from the command line: {hint}")
+
+
+def _finite(number: float, path: str) -> float:
+    """``number``, unless it is NaN or infinite: no config value may be (a run key hashes the
+    config as strict JSON, and no setting means anything at infinity)."""
+    if not math.isfinite(number):
+        raise UsageError(f"{path}={number} must be a finite number")
+    return number
 
 
 def validate(config: RunConfig) -> None:

@@ -15,13 +15,52 @@ DEFAULT_CPU_DEVICES = 1
 _FLAG = "--xla_force_host_platform_device_count"
 
 
+BACKENDS = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "tpu": "tpu"}  # name -> JAX platform
+
+
+def cpu_device_count(cpu_devices: int | None, xla_flags: str) -> int:
+    """The host device count: ``--cpu-devices`` when given, else the count in the user's
+    ``XLA_FLAGS``, else ``DEFAULT_CPU_DEVICES``."""
+    if cpu_devices is not None:
+        return cpu_devices
+    found = re.findall(rf"{_FLAG}=(\d+)", xla_flags)
+    return int(found[-1]) if found else DEFAULT_CPU_DEVICES
+
+
 def configure(backend: str | None = None, cpu_devices: int | None = None) -> None:
-    """Sets JAX's platform and the CPU device count; must run before jax is imported."""
+    """Sets JAX's platform and the CPU device count; must run before jax is imported.
+
+    A JAX user's environment is honoured: the device count of ``XLA_FLAGS`` stands
+    unless ``cpu_devices`` is given (DESIGN §7).
+    """
     if backend is not None:
-        os.environ["JAX_PLATFORMS"] = {"gpu": "cuda"}.get(backend, backend)
-    count = cpu_devices or DEFAULT_CPU_DEVICES
-    flags = re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")).strip()
+        os.environ["JAX_PLATFORMS"] = BACKENDS[backend]
+    flags = os.environ.get("XLA_FLAGS", "")
+    count = cpu_device_count(cpu_devices, flags)
+    flags = re.sub(rf"{_FLAG}=\d+", "", flags).strip()
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
+
+
+def check_backend(backend: str | None) -> None:
+    """Raises ``ValueError`` (one line) when the requested backend has no device here.
+
+    Imports jax, so it runs after ``configure``.
+    """
+    if backend is None:
+        return
+    import jax
+
+    try:
+        devices = jax.devices()
+    except Exception as error:  # jax raises RuntimeError, or AssertionError with no plugin
+        reason = str(error).split(":")[0] if str(error) else "jax found no such platform"
+        raise ValueError(
+            f"--backend {backend}: no {BACKENDS[backend]} device is available ({reason}); "
+            f"install jax for it (pip install -e '.[{'cuda' if backend != 'tpu' else 'tpu'}]') "
+            "or choose another backend"
+        ) from None
+    if not devices:
+        raise ValueError(f"--backend {backend}: no {BACKENDS[backend]} device is available")
 
 
 def initialize_distributed() -> None:

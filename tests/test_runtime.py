@@ -1,0 +1,71 @@
+"""Process set-up: the user's XLA_FLAGS device count, absent backends, non-finite settings."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from genbench.cli import main
+from genbench.runtime import DEFAULT_CPU_DEVICES, cpu_device_count
+
+FLAG = "--xla_force_host_platform_device_count"
+
+
+@pytest.mark.parametrize(
+    ("given", "flags", "expected"),
+    [
+        (None, "", DEFAULT_CPU_DEVICES),
+        (None, f"--xla_cpu_foo=1 {FLAG}=3", 3),
+        (2, f"{FLAG}=3", 2),
+        (None, f"{FLAG}=3 {FLAG}=5", 5),  # XLA reads the last one
+    ],
+)
+def test_cpu_devices_given_then_the_users_flag_then_the_default(given, flags, expected):
+    assert cpu_device_count(given, flags) == expected
+
+
+def _genbench(*args, cwd, xla_flags=None):
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env.pop("XLA_FLAGS", None)
+    env.pop("JAX_PLATFORMS", None)
+    if xla_flags is not None:
+        env["XLA_FLAGS"] = xla_flags
+    return subprocess.run(
+        [sys.executable, "-m", "genbench", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_users_xla_flags_device_count_is_honoured(tmp_path):
+    small = ["--set", "train.inner_steps=10", "--set", "eval.timing_calls=2"]
+    small += ["--set", "eval.max_examples=64", "--set", "eval.source_samples=64"]
+    done = _genbench(
+        "run", "vae", "ring8", "--steps", "20", "--out", "out", *small,
+        cwd=tmp_path, xla_flags=f"{FLAG}=2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
+    assert record["env"]["device_count"] == 2
+
+
+@pytest.mark.parametrize("backend", ["tpu", "gpu"])
+def test_an_absent_backend_is_one_line_and_exit_2(backend, tmp_path):
+    done = _genbench("run", "vae", "ring8", "--backend", backend, "--out", "out", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and f"--backend {backend}" in done.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
+def test_a_non_finite_setting_is_bad_input(value, tmp_path, capsys):
+    argv = ["run", "vae", "ring8", "--set", f"train.lr={value}", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "must be a finite number" in err
+    assert not (tmp_path / "o").exists()
