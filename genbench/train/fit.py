@@ -12,6 +12,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from genbench.config import TrainConfig
+from genbench.train.checks import check_step_loss
 from genbench.train.feed import make_feeder
 from genbench.train.optim import make_optimizer
 from genbench.train.step import TrainStep, param_groups
@@ -118,6 +119,7 @@ def fit(
     history, resumed_from = [], 0
     if checkpointer is not None:
         state, resumed_from, history = checkpointer.restore(state)
+    check_step_loss(model, step_fn)  # a loss of the wrong structure: one line, not a trace
     compile_s = step_fn.compile(state)
     every = log_interval(train)
     failure, pending = None, []
