@@ -99,7 +99,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def warn_plugin_problems() -> None:
+    """Prints one ``genbench: warning:`` line per plugin that failed to load.
+
+    Called once the command's names have resolved: when a name does not
+    resolve, its one-line error already carries these reasons.
+    """
+    for problem in registry.plugin_problems():
+        print(f"genbench: warning: {problem}", file=sys.stderr)
+
+
 def cmd_list(args) -> int:
+    warn_plugin_problems()
     tables = {"models": registry.models, "datasets": registry.datasets, "suites": registry.suites}
     for what, entries in tables.items():
         if args.what not in (None, what):
@@ -108,6 +119,7 @@ def cmd_list(args) -> int:
         for name, entry in sorted(entries().items()):
             presets = getattr(entry, "presets", {})
             extra = f"  [presets: {', '.join(sorted(presets))}]" if presets else ""
+            extra += f"  [plugin {entry.plugin}]" if entry.plugin else ""
             print(f"  {name:<18} {entry.description}{extra}")
     return 0
 
@@ -145,6 +157,7 @@ def _summary(record: dict) -> str:
 
 def cmd_run(args) -> int:
     spec = resolve(args.model, args.dataset, args.preset, _overrides(args), args.seed)
+    warn_plugin_problems()
     out = check_writable(args.out)
     _configure(args)
     from genbench import runner
@@ -165,6 +178,7 @@ def cmd_suite(args) -> int:
         raise UsageError(f"--seeds={args.seeds} must be >= 1")
     specs = load_suite(args.suite, args.seeds, _overrides(args))
     published = load_published(args.suite)
+    warn_plugin_problems()
     suite_name = specs[0].suite
     if args.shard is not None:
         specs = shard(specs, *parse_shard(args.shard))

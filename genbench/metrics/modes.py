@@ -66,17 +66,19 @@ def mode_metrics(samples: jax.Array, means: jax.Array, std: float | jax.Array) -
 
 
 def mixture_mode_metrics(samples: np.ndarray, source) -> dict[str, float | None]:
-    """``mode_metrics`` for a ``GaussianMixtureSource``, as plain floats for the record.
+    """``mode_metrics`` for a Gaussian-mixture dataset, as plain floats for the record.
 
     Args:
       samples: ``[N, D]`` samples in the source's data space.
-      source: a ``GaussianMixtureSource`` (``means``, ``std``).
+      source: a dataset with ``mode_means`` ``[M, D]`` and ``mode_std`` (see
+        ``genbench.data.base.Dataset``).
 
     Returns:
       ``modes_captured``, ``high_quality_frac`` with its binomial ``_se``,
       ``reverse_kl_modes`` (None when no sample is high quality) and ``modes_n``.
     """
-    out = jax.device_get(mode_metrics(jnp.asarray(samples), jnp.asarray(source.means), source.std))
+    means = jnp.asarray(source.mode_means)
+    out = jax.device_get(mode_metrics(jnp.asarray(samples), means, source.mode_std))
     n = len(samples)
     frac = float(out["high_quality_frac"])
     kl = float(out["reverse_kl_modes"])

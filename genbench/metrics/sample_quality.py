@@ -2,7 +2,8 @@
 
 Metrics (DESIGN §5), each where the dataset supports it:
 
-- Gaussian-mixture sources (``ring8``, ``grid25``): ``modes_captured``,
+- Gaussian-mixture datasets (``ring8``, ``grid25``, any dataset that sets
+  ``mode_means`` and ``mode_std``): ``modes_captured``,
   ``high_quality_frac`` (+ ``_se``), ``reverse_kl_modes`` on ``MODE_SAMPLES``
   = 2500 samples (``modes_n``); see ``genbench.metrics.modes``.
 - Labelled datasets (features of a fixed cached classifier, see
@@ -31,7 +32,6 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from genbench.data.sources import GaussianMixtureSource
 from genbench.metrics.batching import mean_and_se, test_examples
 from genbench.metrics.features import feature_extractor
 from genbench.metrics.frechet import frechet_distance
@@ -99,7 +99,8 @@ def sample_quality_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
     """
     if not hasattr(model, "sample") or dataset.kind == "sequence":
         return {}, {}
-    mixture = isinstance(dataset, GaussianMixtureSource)
+    # A public capability (``Dataset.mode_means``), so a plugin's mixture qualifies too.
+    mixture = getattr(dataset, "mode_means", None) is not None
     features = _feature_map(dataset)
     reference = test_examples(dataset, eval_cfg).reshape(-1, dataset.event_size)
     if features is not None and len(reference) <= NEIGHBOURS:
