@@ -175,9 +175,11 @@ def _origin(entry: Any) -> str:
 
 
 def describe(entry: Any, kind: str) -> str:
-    """``model 'x'`` or ``model 'x' (plugin dist)``: how errors name an entry."""
-    suffix = f" (plugin {entry.plugin})" if entry.plugin else ""
-    return f"{kind} {entry.name!r}{suffix}"
+    """``model 'x'`` or ``model 'x' (plugin dist 1.0)``: how errors name an entry."""
+    if not entry.plugin:
+        return f"{kind} {entry.name!r}"
+    versions = [p.version for p in _LOADED if p.distribution == entry.plugin]
+    return f"{kind} {entry.name!r} (plugin {' '.join([entry.plugin, *versions[:1]])})"
 
 
 def _check_entry(entry: Any, kind: str) -> None:
@@ -265,9 +267,15 @@ def _one_line(error: BaseException) -> str:
 
 
 def reset_plugins() -> None:
-    """Forgets that plugins were loaded, so the next lookup scans entry points again (tests)."""
+    """Forgets the plugins and their entries, so the next lookup scans entry points again.
+
+    For tests that install, upgrade or break a plugin within one process.
+    """
     global _plugins_loaded
     _plugins_loaded = False
+    for table in _tables():
+        for name in [name for name, entry in table.items() if entry.plugin is not None]:
+            del table[name]
     _LOADED.clear()
     _PROBLEMS.clear()
 

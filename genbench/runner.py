@@ -97,8 +97,9 @@ def _check_fit(model, how: str, name: str) -> None:
             if hasattr(model, v)
         ]
         if not can:  # no fit method at all: the model's code breaks the contract
+            where = registry.describe(registry.get_model(name), "model")
             raise PluginError(
-                f"model {name!r} cannot fit with train.fit={how} (it has no {needs} method); "
+                f"{where} cannot fit with train.fit={how} (it has no {needs} method); "
                 f"it has no fit method at all: a model needs loss(), fit_exact() or em_step()"
             )
         raise UsageError(

@@ -33,7 +33,7 @@ def check_loss_outputs(model, batch, rng: jax.Array, groups: Sequence[str]) -> N
       PluginError: one line naming the model, what was expected and what came back.
     """
     graphdef, state = nnx.split(model)
-    name = type(model).__name__
+    name = f"{type(model).__module__}.{type(model).__qualname__}"  # the plugin's own module
 
     def traced(state, batch, rng):
         outputs = nnx.merge(graphdef, state).loss(batch, rng)
@@ -99,7 +99,9 @@ def describe(value) -> str:
         dtype, shape = jnp.result_type(value), jnp.shape(value)
     except TypeError:
         return f"a {type(value).__name__}"
-    return f"a {dtype} scalar" if shape == () else f"a {dtype} array of shape {shape}"
+    article = "an" if str(dtype)[0] in "aeiou" else "a"  # an int32, a float32
+    what = "scalar" if shape == () else f"array of shape {shape}"
+    return f"{article} {dtype} {what}"
 
 
 def example_batch(feeder, transform) -> object:
