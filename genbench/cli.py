@@ -1,6 +1,7 @@
 """The ``genbench`` command line: parse, validate (before jax is imported), call, print.
 
-Bad input of any kind prints one line ``genbench: error: ...`` and exits with 2.
+Bad input of any kind prints one line ``genbench: error: ...`` and exits with 2. A plugin
+that failed to load prints one line ``genbench: warning: ...`` and the command goes on.
 """
 
 from __future__ import annotations
