@@ -26,86 +26,22 @@ import dataclasses
 import importlib
 import importlib.metadata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from genbench.config import Preset
+from genbench.entries import (  # the entry classes are part of this module's API
+    ENTRY_TYPES,
+    DatasetEntry,
+    MetricEntry,
+    ModelEntry,
+    Plugin,
+    SuiteEntry,
+    check_entry,
+    check_factory_syntax,
+)
 from genbench.errors import PluginError, UsageError, choices
 
 PLUGIN_GROUP = "genbench.plugins"
 BUILTIN_DATASET_VERSION = "1"
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A registered model family.
-
-    ``factory(config: RunConfig, dataset: Dataset, rngs: nnx.Rngs) -> nnx.Module``.
-    ``version`` enters the run key of a plugin's entry (default: the plugin
-    distribution's version); ``plugin`` is the distribution, set on registration.
-    """
-
-    name: str
-    config: type
-    factory: str | Callable[..., Any]
-    presets: Mapping[str, Preset] = field(default_factory=dict)
-    description: str = ""
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # overrides applied before presets
-    version: str | None = None
-    plugin: str | None = None
-
-
-@dataclass(frozen=True)
-class DatasetEntry:
-    """A registered dataset. ``factory(data_config) -> genbench.data.Dataset``.
-
-    ``version``: bump it when the data a config produces changes (it is in the
-    run key). Default: ``"1"`` for a built-in, the distribution's version for a
-    plugin's dataset.
-    """
-
-    name: str
-    config: type
-    factory: str | Callable[..., Any]
-    description: str = ""
-    version: str | None = None
-    plugin: str | None = None
-
-
-@dataclass(frozen=True)
-class MetricEntry:
-    """A registered metric group, measured on every run whose model has what it needs.
-
-    ``factory(model, dataset, view, eval_config, rng) -> (metrics, estimators)``;
-    it returns empty dicts for a model that lacks the capability it measures.
-    A plugin's metric ``version`` (default: the distribution's) is in every run key.
-    """
-
-    name: str
-    factory: str | Callable[..., Any]
-    description: str = ""
-    version: str | None = None
-    plugin: str | None = None
-
-
-@dataclass(frozen=True)
-class SuiteEntry:
-    """A registered suite: a TOML file of runs."""
-
-    name: str
-    path: Path
-    description: str = ""
-    plugin: str | None = None
-
-
-@dataclass(frozen=True)
-class Plugin:
-    """A loaded plugin distribution and the entry point that registered it."""
-
-    distribution: str
-    version: str
-    entry_point: str = ""
 
 
 _MODELS: dict[str, ModelEntry] = {}
@@ -146,7 +82,7 @@ def _add(table: dict, entry: Any, kind: str) -> Any:
         entry already holds (registering an equal entry again is allowed).
     """
     entry = _stamped(entry)
-    _check_entry(entry, kind)
+    check_entry(entry, kind)
     existing = table.get(entry.name)
     if existing is not None and existing != entry:
         raise PluginError(
@@ -180,31 +116,6 @@ def describe(entry: Any, kind: str) -> str:
         return f"{kind} {entry.name!r}"
     versions = [p.version for p in _LOADED if p.distribution == entry.plugin]
     return f"{kind} {entry.name!r} (plugin {' '.join([entry.plugin, *versions[:1]])})"
-
-
-def _check_entry(entry: Any, kind: str) -> None:
-    """The checks that need no import: name, config dataclass, factory syntax."""
-    if not isinstance(entry.name, str) or not entry.name or entry.name != entry.name.strip():
-        raise PluginError(f"a {kind} name must be a non-empty string, got {entry.name!r}")
-    config = getattr(entry, "config", None)
-    if kind in ("model", "dataset") and not (
-        isinstance(config, type) and dataclasses.is_dataclass(config)
-    ):
-        raise PluginError(f"{kind} {entry.name!r}: config must be a dataclass type, got {config!r}")
-    if kind != "suite":
-        _check_factory_syntax(entry.factory, f"{kind} {entry.name!r}")
-
-
-def _check_factory_syntax(factory: Any, where: str) -> None:
-    if callable(factory):
-        return
-    module, colon, attr = factory.partition(":") if isinstance(factory, str) else ("", "", "")
-    parts = [*module.split("."), attr]
-    if not colon or not all(part.isidentifier() for part in parts):
-        raise PluginError(
-            f"{where}: factory {factory!r} must be a callable or 'module:function', "
-            f"e.g. 'mypackage.models:build'"
-        )
 
 
 def load_plugins() -> None:
@@ -354,9 +265,6 @@ def _lookup(table: Mapping[str, Any], name: str, kind: str) -> Any:
     return table[name]
 
 
-ENTRY_TYPES = {ModelEntry: "model", DatasetEntry: "dataset", MetricEntry: "metric"}
-
-
 def resolve_factory(factory: Any) -> Callable[..., Any]:
     """The callable of a factory, importing a ``"module:function"`` string.
 
@@ -373,7 +281,7 @@ def resolve_factory(factory: Any) -> Callable[..., Any]:
         factory = factory.factory
     if callable(factory):
         return factory
-    _check_factory_syntax(factory, where)
+    check_factory_syntax(factory, where)
     module_name, _, attr = factory.partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -13,6 +13,7 @@ import pytest
 from genbench import registry
 from genbench.cli import main
 from genbench.config import to_dict
+from genbench.entries import check_factory_syntax
 from genbench.errors import PluginError
 from genbench.results import read_records
 from genbench.results.records import run_key
@@ -197,8 +198,8 @@ def test_duplicate_name_is_one_line_and_rolls_the_plugin_back(plugins, capsys):
 def test_registration_checks_need_no_import():
     for factory in ("pkg.module.build", "pkg:", ":build", "pkg:build-it", 3):
         with pytest.raises(PluginError, match="must be a callable or 'module:function'"):
-            registry._check_factory_syntax(factory, "model 'x'")
-    registry._check_factory_syntax("pkg.sub_module:build", "model 'x'")
+            check_factory_syntax(factory, "model 'x'")
+    check_factory_syntax("pkg.sub_module:build", "model 'x'")
     with pytest.raises(PluginError, match="config must be a dataclass"):
         registry.register_model(registry.ModelEntry("not_a_dataclass", dict, "a:b"))
 
