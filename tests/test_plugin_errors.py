@@ -37,6 +37,7 @@ def register(registry):
         "tiny_bare_loss": "{impl}:build_bare",
         "tiny_wrong_group": "{impl}:build_wrong_group",
         "tiny_no_fit": "{impl}:build_no_fit",
+        "tiny_raises": "{impl}:build_raises",
         "tiny_missing_module": "no_such_module_for_genbench:build",
         "tiny_missing_function": "{impl}:no_such_function",
     }}.items():
@@ -94,6 +95,10 @@ def build_wrong_group(config, dataset, rngs):
 
 def build_no_fit(config, dataset, rngs):
     return NoFit(dataset.event_size)
+
+
+def build_raises(config, dataset, rngs):
+    raise RuntimeError("the factory failed")
 """
 
 
@@ -249,6 +254,18 @@ def test_broken_model_is_one_line_and_exit_2(plugins, model, fragments, tmp_path
     for fragment in fragments:
         assert fragment in err
     assert not any(out.iterdir())
+
+
+def test_factory_that_raises_gives_a_failed_record(plugins, tmp_path, capsys):
+    install_good(plugins)
+    out = tmp_path / "out"
+    argv = ["run", "tiny_raises", "ring8", "--steps", "2", "--set", "train.inner_steps=1"]
+    assert main([*argv, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED RuntimeError: the factory failed" in captured.out
+    assert "Traceback" not in captured.out + captured.err
+    (record,) = read_records([out])
+    assert record["status"] == "failed" and record["error"]["type"] == "RuntimeError"
 
 
 def test_suite_records_a_broken_model_as_failed_and_goes_on(plugins, tmp_path, capsys):
