@@ -101,6 +101,15 @@ def check_entry(entry: Any, kind: str) -> None:
 
 
 def check_factory_syntax(factory: Any, where: str) -> None:
+    """Checks that ``factory`` is a callable or ``"package.module:function"`` (no import).
+
+    Args:
+      factory: the entry's factory.
+      where: how the error names the entry, e.g. ``model 'toy'``.
+
+    Raises:
+      PluginError: neither a callable nor a colon between dotted identifiers.
+    """
     if callable(factory):
         return
     module, colon, attr = factory.partition(":") if isinstance(factory, str) else ("", "", "")
