@@ -1,6 +1,7 @@
 """The ``genbench`` command line: parse, validate (before jax is imported), call, print.
 
-Bad input of any kind prints one line ``genbench: error: ...`` and exits with 2.
+Bad input of any kind prints one line ``genbench: error: ...`` and exits with 2. A plugin
+that failed to load prints one line ``genbench: warning: ...`` and the command goes on.
 """
 
 from __future__ import annotations
@@ -99,9 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (genbench list | head): not an error
+        sys.stderr.close()
+        return 0
+
+
+def warn_plugin_problems() -> None:
+    """Prints one ``genbench: warning:`` line per plugin that failed to load.
+
+    Called once the command's names have resolved: when a name does not
+    resolve, its one-line error already carries these reasons.
+    """
+    for problem in registry.plugin_problems():
+        print(f"genbench: warning: {problem}", file=sys.stderr)
 
 
 def cmd_list(args) -> int:
+    warn_plugin_problems()
     tables = {"models": registry.models, "datasets": registry.datasets, "suites": registry.suites}
     for what, entries in tables.items():
         if args.what not in (None, what):
@@ -110,6 +125,7 @@ def cmd_list(args) -> int:
         for name, entry in sorted(entries().items()):
             presets = entry.presets if isinstance(entry, registry.ModelEntry) else {}
             extra = f"  [presets: {', '.join(sorted(presets))}]" if presets else ""
+            extra += f"  [plugin {entry.plugin}]" if entry.plugin else ""
             print(f"  {name:<18} {entry.description}{extra}")
             if isinstance(entry, registry.ModelEntry) and entry.classes:
                 print(f"  {'':<18} can: {_capabilities(entry)}")
@@ -159,6 +175,7 @@ def _summary(record: dict) -> str:
 
 def cmd_run(args) -> int:
     spec = resolve(args.model, args.dataset, args.preset, _overrides(args), args.seed)
+    warn_plugin_problems()
     out = check_writable(args.out)
     _configure(args)
     from genbench import runner
@@ -179,6 +196,7 @@ def cmd_suite(args) -> int:
         raise UsageError(f"--seeds={args.seeds} must be >= 1")
     specs = load_suite(args.suite, args.seeds, _overrides(args))
     published = load_published(args.suite)
+    warn_plugin_problems()
     suite_name = specs[0].suite
     if args.shard is not None:
         specs = shard(specs, *parse_shard(args.shard))

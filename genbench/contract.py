@@ -392,13 +392,23 @@ DATASET_CAPABILITIES: dict[str, type] = {
 }
 
 
+def _declared(dataset: Any, name: str) -> bool:
+    """Whether a dataset that has a capability's members also declares it: ``Dataset`` has
+    ``is_source`` (false) and ``mode_means`` (``None``) for every dataset."""
+    if name == "source":
+        return bool(dataset.is_source)
+    if name == "mode_mixture":
+        return dataset.mode_means is not None
+    return True
+
+
 def dataset_capabilities(dataset: Any) -> frozenset[str]:
     """The names of the capabilities ``dataset`` has (``DATASET_CAPABILITIES`` keys, plus
     ``labelled``, ``fresh`` and ``char_level`` where those flags are true)."""
     found = {
         name
         for name, protocol in DATASET_CAPABILITIES.items()
-        if isinstance(dataset, protocol) and (name != "source" or dataset.is_source)
+        if isinstance(dataset, protocol) and _declared(dataset, name)
     }
     found |= {flag for flag in ("labelled", "fresh", "char_level") if getattr(dataset, flag, False)}
     return frozenset(found)

@@ -12,3 +12,14 @@ class UsageError(ValueError):
 def choices(values) -> str:
     """Formats allowed values for an error message: ``a, b, c``."""
     return ", ".join(sorted(str(v) for v in values))
+
+
+class PluginError(UsageError):
+    """A registered entry's code cannot be used as the contract says.
+
+    A factory that is not ``"module:function"``, does not import or is not
+    callable; a name registered twice; a model whose ``loss`` returns the wrong
+    structure. The message names the entry and, for a plugin's entry, its
+    distribution. ``genbench run`` prints it as one line and exits with 2; a
+    suite records the run as failed and goes on.
+    """

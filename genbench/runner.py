@@ -14,7 +14,7 @@ from flax import nnx
 from genbench import contract, registry
 from genbench.config import to_dict
 from genbench.data.view import data_view
-from genbench.errors import UsageError
+from genbench.errors import PluginError, UsageError
 from genbench.metrics.batching import test_examples
 from genbench.metrics.evaluate import evaluate, primary_eval_fn
 from genbench.metrics.throughput import fit_throughput
@@ -28,13 +28,13 @@ from genbench.train.mesh import data_mesh
 
 def build(spec: RunSpec):
     """The dataset and the freshly initialised model of ``spec`` (model init from the seed)."""
-    dataset = registry.resolve_factory(registry.get_dataset(spec.dataset).factory)(spec.config.data)
+    dataset = registry.resolve_factory(registry.get_dataset(spec.dataset))(spec.config.data)
     return dataset, build_model(spec, dataset, spec.seed)
 
 
 def build_model(spec: RunSpec, dataset, seed: int):
     """A freshly initialised model of ``spec`` for ``dataset``, from ``seed``."""
-    factory = registry.resolve_factory(registry.get_model(spec.model).factory)
+    factory = registry.resolve_factory(registry.get_model(spec.model))
     return factory(spec.config, dataset, nnx.Rngs(seed))
 
 
@@ -98,14 +98,21 @@ def run(
     from the latest checkpoint; the checkpoints are removed once the fit ends.
 
     Bad input (a model that cannot model the data, a batch larger than the
-    data, ...) raises ``UsageError`` before training; any other exception, or a
-    non-finite loss, gives a record with ``status: failed`` and the error.
+    data, ...) raises ``UsageError`` before training, and so does code that
+    breaks the contract (``PluginError``: a factory that does not import, a
+    ``loss`` of the wrong structure). Any other exception, a factory's included,
+    or a non-finite loss, gives a record with ``status: failed`` and the error.
     """
     cfg = spec.config
-    dataset, model = build(spec)
-    view = data_view(dataset, model.input_kind)
-    check_fit_kind(model, cfg.train.fit, spec.model)
     record = new_record(spec)
+    try:
+        dataset, model = build(spec)
+    except UsageError:
+        raise
+    except Exception as error:  # a factory that raises: a failed run, and a suite goes on
+        return failed_record(record, error)
+    view = data_view(dataset, model.input_kind)
+    check_fit_kind(model, cfg.train.fit, registry.describe(registry.get_model(spec.model), "model"))
     record["config"] = resolved_config(record["config"], model)
     mesh = data_mesh(devices)
     record["env"]["device_count"] = mesh.size
@@ -152,14 +159,28 @@ def run(
     except UsageError:
         raise
     except Exception as error:  # a failing run is recorded, and a suite goes on
-        record["status"] = "failed"
-        record["error"] = {
-            "type": type(error).__name__,
-            "message": str(error).splitlines()[0] if str(error) else "",
-            "step": None,
-            "group": None,
-            "traceback": traceback.format_exc(limit=8),
-        }
+        return failed_record(record, error)
+    return record
+
+
+def failed_record(record: dict, error: Exception) -> dict:
+    """``record`` marked failed with ``error`` (its type, first line and traceback).
+
+    Args:
+      record: the run's record so far (``new_record``).
+      error: the exception that ended the run.
+
+    Returns:
+      ``record``, with ``status: failed`` and ``error`` filled in.
+    """
+    record["status"] = "failed"
+    record["error"] = {
+        "type": type(error).__name__,
+        "message": str(error).splitlines()[0] if str(error) else "",
+        "step": None,
+        "group": None,
+        "traceback": "".join(traceback.format_exception(error, limit=8)),
+    }
     return record
 
 
@@ -204,7 +225,8 @@ def run_suite(
 ) -> SuiteResult:
     """Runs every pending spec, writes each record as it finishes, then the table.
 
-    A failed run is recorded and the suite goes on. With ``resume``, runs whose
+    A failed run is recorded and the suite goes on; so is a run whose plugin
+    code breaks the contract (``PluginError``). With ``resume``, runs whose
     ``run_key`` already has an ok record in ``out_dir`` are skipped.
 
     Args:
@@ -222,7 +244,10 @@ def run_suite(
     failed = 0
     for spec in todo:
         token, progress = on_start(spec) if on_start else (None, None)
-        record = run(spec, progress, checkpoint_root=Path(out_dir) / CHECKPOINT_DIR)
+        try:
+            record = run(spec, progress, checkpoint_root=Path(out_dir) / CHECKPOINT_DIR)
+        except PluginError as error:  # one run's broken plugin code: recorded, the suite goes on
+            record = failed_record(new_record(spec), error)
         if is_writer():
             write_record(record, out_dir)
         failed += record["status"] != "ok"

@@ -105,7 +105,7 @@ def environment() -> dict:
     import jaxlib
     import optax
 
-    from genbench import __version__
+    from genbench import __version__, registry
 
     device = jax.devices()[0]
     return {
@@ -122,4 +122,5 @@ def environment() -> dict:
         "git_revision": git_revision(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
+        "plugins": registry.loaded_plugins(),  # which distributions provided entries
     }

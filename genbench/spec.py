@@ -32,7 +32,8 @@ class RunSpec:
         from genbench.results.records import run_key
 
         config = to_dict(self.config)
-        return run_key(self.model, self.dataset, self.dataset_version, config, self.seed)
+        versions = registry.plugin_versions(self.model, self.dataset)
+        return run_key(self.model, self.dataset, self.dataset_version, config, self.seed, versions)
 
 
 def parse_shard(text: str) -> tuple[int, int]:

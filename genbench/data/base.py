@@ -46,7 +46,17 @@ class Dataset:
       vocabulary: optional tokens of a ``sequence`` dataset of symbols, one
         string per symbol (``vocabulary[i]`` decodes symbol ``i``; ``levels``
         entries), for decoding samples.
+
+    Attributes:
+      mode_means, mode_std: set by a dataset that is an equal-weight mixture of
+        isotropic Gaussians ``N(mode_means[m], mode_std^2 I)`` (``[M, D]`` and
+        a float), which opts it into the mode-collapse metrics
+        (``modes_captured``, ``high_quality_frac``, ``reverse_kl_modes``);
+        ``None`` otherwise.
     """
+
+    mode_means: np.ndarray | None = None
+    mode_std: float | None = None
 
     def __init__(
         self,

@@ -34,9 +34,7 @@ def evaluate(model, dataset, view, eval_cfg, seed: int):
     estimators: dict[str, str] = {}
     for name, entry in registry.metrics().items():
         group_key = jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
-        values, tags = registry.resolve_factory(entry.factory)(
-            model, dataset, view, eval_cfg, group_key
-        )
+        values, tags = registry.resolve_factory(entry)(model, dataset, view, eval_cfg, group_key)
         metrics |= {k: float(v) if v is not None else None for k, v in values.items()}
         estimators |= tags
     return metrics, estimators

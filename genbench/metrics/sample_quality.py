@@ -2,7 +2,8 @@
 
 Metrics (DESIGN §5), each where the dataset supports it:
 
-- Gaussian-mixture sources (``ring8``, ``grid25``): ``modes_captured``,
+- Gaussian-mixture datasets (``ring8``, ``grid25``, any dataset that sets
+  ``mode_means`` and ``mode_std``): ``modes_captured``,
   ``high_quality_frac`` (+ ``_se``), ``reverse_kl_modes`` on ``MODE_SAMPLES``
   = 2500 samples (``modes_n``); see ``genbench.metrics.modes``.
 - Labelled datasets (features of a fixed cached classifier, see

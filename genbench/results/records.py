@@ -79,7 +79,14 @@ def canonical_json(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def run_key(model: str, dataset: str, dataset_version: str, config: dict, seed: int) -> str:
+def run_key(
+    model: str,
+    dataset: str,
+    dataset_version: str,
+    config: dict,
+    seed: int,
+    plugin_versions: dict[str, str] | None = None,
+) -> str:
     """A stable hash of what identifies a run (what ``--resume`` matches).
 
     Args:
@@ -88,6 +95,9 @@ def run_key(model: str, dataset: str, dataset_version: str, config: dict, seed: 
       dataset_version: the dataset's version string.
       config: the fully resolved config as nested dicts.
       seed: the run's seed.
+      plugin_versions: versions of the plugin entries the run uses
+        (``registry.plugin_versions``); hashed only when there are any, so the
+        key of a run of built-ins is what it was before plugins had versions.
 
     Returns:
       The first 16 hex digits of the sha256 of the canonical JSON of those fields.
@@ -99,6 +109,8 @@ def run_key(model: str, dataset: str, dataset_version: str, config: dict, seed: 
         "config": config,
         "seed": seed,
     }
+    if plugin_versions:
+        identity["plugin_versions"] = dict(plugin_versions)
     return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:16]
 
 

@@ -21,7 +21,7 @@ from jax.sharding import Mesh
 
 from genbench import contract
 from genbench.config import TrainConfig
-from genbench.errors import UsageError
+from genbench.errors import PluginError, UsageError
 from genbench.train.fit import FitResult, fit
 
 EXACT_FIT_KEY = 0xF17  # folded into the seed for the dequantising noise of an exact fit
@@ -158,23 +158,23 @@ FIT_KINDS: dict[str, Callable[[FitJob], FitOutcome]] = {
 }
 
 
-def check_fit_kind(model: Any, kind: str, name: str) -> None:
-    """``UsageError`` (one line) unless ``model`` (registered as ``name``) can fit by ``kind``.
+def check_fit_kind(model: Any, kind: str, label: str) -> None:
+    """Raises unless ``model`` can fit by ``kind``; the one-line message starts with ``label``
+    (e.g. ``model 'vae'``) and names the method the kind needs.
 
-    The message names the method the kind needs and the kinds the model does support.
+    Raises:
+      UsageError: the model has another fit kind (the message lists the allowed ones).
+      PluginError: the model has no fit method at all (its code breaks the contract).
     """
-    if kind in contract.fit_kinds(model):
+    allowed = contract.fit_kinds(model)
+    if kind in allowed:
         return
     needs = contract.FIT_NEEDS[kind]
-    allowed = contract.fit_kinds(model)
-    what = (
-        f"allowed: {', '.join(allowed)}"
-        if allowed
-        else "it has none of " + ", ".join(f"{m}()" for m in contract.FIT_NEEDS.values())
-    )
-    raise UsageError(
-        f"model {name!r} cannot fit with train.fit={kind} (that needs a {needs}() method); {what}"
-    )
+    problem = f"{label} cannot fit with train.fit={kind} (it has no {needs} method)"
+    if not allowed:
+        methods = ", ".join(f"{m}()" for m in contract.FIT_NEEDS.values())
+        raise PluginError(f"{problem}; it has no fit method at all: a model needs {methods}")
+    raise UsageError(f"{problem}; allowed: {', '.join(allowed)}")
 
 
 def fit_model(kind: str, job: FitJob) -> FitOutcome:
