@@ -1,54 +1,163 @@
-"""Peak FLOP/s of the device a run uses: a table for accelerators, a measurement on CPU."""
+"""Peak FLOP/s of the device a run uses: a table for accelerators, a calibration on CPU.
+
+Utilisation (``mfu``, ``hfu``) divides a step's FLOP rate by this peak, so the
+peak must be an upper bound of what the device can do, never a sample of what
+it happened to do under load:
+
+- accelerators: the vendors' dense (no sparsity) peaks, keyed by the exact
+  device kind and the compute dtype;
+- CPU: the best rate of several timed matrix products with each of XLA:CPU's
+  dot libraries, cached per machine with its date and raised whenever a later
+  process measures more (``calibrated_cpu_peak``).
+"""
 
 from __future__ import annotations
 
-import functools
-import statistics
+import datetime
+import json
+import os
+import platform
+import re
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 
-# Dense float32 peak FLOP/s per device (TF32 tensor cores where XLA uses them for f32
-# matmuls by default), from the vendors' data sheets; the first matching prefix wins.
-F32_PEAK_FLOPS = {
-    "NVIDIA H200": 494.7e12,
-    "NVIDIA H100": 494.7e12,
-    "NVIDIA A100": 156e12,
-    "NVIDIA L4": 60e12,
-    "NVIDIA A10": 62.5e12,
-    "Tesla V100": 15.7e12,
-    "Tesla T4": 8.1e12,
-    "TPU v5 lite": 197e12,
-    "TPU v5": 459e12,
-    "TPU v4": 275e12,
-    "TPU v6": 918e12,
-}
+from genbench.data.download import atomic_write_bytes, cache_dir
 
 
-@functools.cache
-def measured_cpu_peak_flops(size: int = 1024, calls: int = 10) -> float:
-    """Median FLOP/s of a jitted ``size`` x ``size`` float32 matmul on the default device."""
-    a = jax.random.normal(jax.random.key(0), (size, size))
-    matmul = jax.jit(lambda x: x @ x)
+@dataclass(frozen=True)
+class DevicePeak:
+    """Dense peak FLOP/s of one device per compute dtype (``None``: not supported)."""
+
+    float32: float | None
+    bfloat16: float | None
+
+
+# Exact device kinds (as jax reports them) -> dense peaks from the vendors' data sheets.
+# NVIDIA float32: TF32 tensor cores, which XLA uses for float32 matmuls at its default
+# precision (V100 and T4 have none: their CUDA-core float32 peak). TPU float32: at the
+# default precision a float32 matmul runs as bfloat16 passes on the MXU, so its peak is
+# the bfloat16 one.
+_NVIDIA_H100_SXM = DevicePeak(494.7e12, 989.4e12)
+DEVICE_PEAKS: tuple[tuple[str, DevicePeak], ...] = (
+    (r"NVIDIA H200( NVL)?", _NVIDIA_H100_SXM),
+    (r"NVIDIA H100 PCIe", DevicePeak(378e12, 756e12)),
+    (r"NVIDIA H100( 80GB HBM3| SXM5?.*)?", _NVIDIA_H100_SXM),
+    (r"NVIDIA A100[- ].*|NVIDIA A100", DevicePeak(156e12, 312e12)),
+    (r"NVIDIA L40S", DevicePeak(183e12, 362e12)),
+    (r"NVIDIA L40", DevicePeak(90.5e12, 181e12)),
+    (r"NVIDIA L4", DevicePeak(60e12, 121e12)),
+    (r"NVIDIA A10", DevicePeak(62.5e12, 125e12)),
+    (r"Tesla V100.*", DevicePeak(15.7e12, None)),
+    (r"Tesla T4", DevicePeak(8.1e12, None)),
+    (r"TPU v4", DevicePeak(275e12, 275e12)),
+    (r"TPU v5 ?lite|TPU v5e", DevicePeak(197e12, 197e12)),
+    (r"TPU v5p?", DevicePeak(459e12, 459e12)),
+    (r"TPU v6 ?lite|TPU v6e", DevicePeak(918e12, 918e12)),
+)
+
+CPU_PEAK_FILE = "cpu_peak_flops.json"
+CPU_MATMUL_SIZE = 1024  # large enough to run at the dot library's full rate on CPU
+CPU_TIMED_CALLS = 12  # per dot library; the fastest counts
+# XLA:CPU compiler options of each dot library (the choices of ``train.cpu_dots``).
+CPU_DOT_LIBRARIES = {"ynnpack": {}, "eigen": {"xla_cpu_experimental_ynn_fusion_type": ""}}
+
+
+def device_peak(device_kind: str) -> DevicePeak | None:
+    """The table's peaks of ``device_kind`` (matched whole, so ``NVIDIA L4`` is not an L40)."""
+    for pattern, peak in DEVICE_PEAKS:
+        if re.fullmatch(pattern, device_kind.strip()):
+            return peak
+    return None
+
+
+def _best_matmul_rate(size: int, calls: int, options: dict) -> float:
+    """The fastest of ``calls`` timed ``size``² float32 products with XLA options ``options``."""
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    try:
+        matmul = jax.jit(lambda x: x @ x).lower(a).compile(compiler_options=options or None)
+    except Exception:  # a jaxlib that does not know the option: its default library only
+        matmul = jax.jit(lambda x: x @ x).lower(a).compile()
     matmul(a).block_until_ready()
-    times = []
+    best = float("inf")
     for _ in range(calls):
         start = time.perf_counter()
         matmul(a).block_until_ready()
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
 
 
-def peak_flops() -> tuple[float | None, str]:
-    """Peak FLOP/s of the whole mesh and where the number comes from.
+def measure_cpu_peak(size: int = CPU_MATMUL_SIZE, calls: int = CPU_TIMED_CALLS) -> float:
+    """The best float32 matmul FLOP/s of this process's CPU device over both dot libraries."""
+    return max(_best_matmul_rate(size, calls, o) for o in CPU_DOT_LIBRARIES.values())
+
+
+def _machine_key() -> str:
+    """What a CPU calibration depends on: processor, cores, host devices, jaxlib."""
+    import jaxlib
+
+    processor = platform.processor() or platform.machine()
+    return f"{processor}|{os.cpu_count()}|{jax.device_count()}|jaxlib {jaxlib.__version__}"
+
+
+def _read_calibrations(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+_CALIBRATED: dict[str, tuple[float, str]] = {}
+
+
+def calibrated_cpu_peak() -> tuple[float, str]:
+    """This machine's CPU peak FLOP/s and the date it was measured.
+
+    Measured once per process (``measure_cpu_peak``) and kept in
+    ``$GENBENCH_CACHE/cpu_peak_flops.json`` per machine key: the peak is the
+    best rate any process measured there, so a measurement under load lowers
+    nothing.
+    """
+    key = _machine_key()
+    if key in _CALIBRATED:
+        return _CALIBRATED[key]
+    path = cache_dir() / CPU_PEAK_FILE
+    stored = _read_calibrations(path)
+    fresh = measure_cpu_peak()
+    previous = stored.get(key) or {}
+    if fresh > float(previous.get("flops_per_s", 0.0)):
+        today = datetime.date.today().isoformat()
+        stored[key] = {"flops_per_s": fresh, "measured_on": today}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, json.dumps(stored, indent=1, sort_keys=True).encode())
+        except OSError:
+            pass  # a read-only cache: this process's measurement still counts
+        previous = stored[key]
+    _CALIBRATED[key] = (float(previous["flops_per_s"]), str(previous["measured_on"]))
+    return _CALIBRATED[key]
+
+
+def peak_flops(dtype: str = "float32") -> tuple[float | None, str]:
+    """Peak FLOP/s of the whole mesh for ``dtype`` compute, and where the number comes from.
 
     On accelerators the table value times the device count; on CPU the host
-    devices share the same cores, so the measured matmul rate of the process.
+    devices share the same cores, so the calibrated rate of the machine.
+
+    Returns:
+      ``(peak or None, source)``; source is ``table_<dtype>``,
+      ``cpu_calibrated_<date>`` or ``unknown_device``.
     """
     device = jax.devices()[0]
     if device.platform == "cpu":
-        return measured_cpu_peak_flops(), "measured_matmul"
-    for prefix, value in F32_PEAK_FLOPS.items():
-        if device.device_kind.startswith(prefix):
-            return value * jax.device_count(), "table_f32"
-    return None, "unknown_device"
+        peak, measured_on = calibrated_cpu_peak()
+        return peak, f"cpu_calibrated_{measured_on}"
+    found = device_peak(device.device_kind)
+    value = getattr(found, dtype, None) if found is not None else None
+    if value is None:
+        return None, "unknown_device"
+    return value * jax.device_count(), f"table_{dtype}"

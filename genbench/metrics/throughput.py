@@ -154,7 +154,8 @@ def throughput_metrics(
 def exact_fit_throughput(
     model, fit_s: float, num_train: int, eval_cfg, eval_data, eval_fn
 ) -> dict[str, float | None]:
-    """Throughput of a closed-form fit: ``fit_s``, training examples/s, evaluation examples/s."""
+    """Throughput of a closed-form or EM fit: ``fit_s`` (compilation excluded), training
+    examples/s, evaluation examples/s."""
     out: dict[str, float | None] = {
         "fit_s": fit_s,
         "train_examples_per_s": num_train / fit_s if fit_s > 0 else None,
@@ -192,7 +193,8 @@ def fit_throughput(
       tokens_per_example: tokens per example of sequence data, else None.
     """
     if outcome.gradient is None:
-        return exact_fit_throughput(model, outcome.fit_s, num_train, eval_cfg, eval_data, eval_fn)
+        out = exact_fit_throughput(model, outcome.fit_s, num_train, eval_cfg, eval_data, eval_fn)
+        return {"compile_s": outcome.compile_s, **out}
     return throughput_metrics(
         model, outcome.gradient, train_cfg, eval_cfg, eval_data, eval_fn, tokens_per_example
     )

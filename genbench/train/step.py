@@ -261,11 +261,12 @@ class TrainStep:
         return None if self._compiled is None else self._compiled.memory_analysis()
 
     def single_step_flops(self, state: TrainState) -> float | None:
-        """FLOPs of one optimisation step from XLA's cost analysis, summed over devices.
+        """FLOPs of one optimisation step (the whole global batch) from XLA's cost analysis.
 
         The single-step program is lowered (not compiled) on its own, because
-        XLA counts a scan body once whatever its trip count. The analysis is per
-        device, so it is multiplied by the device count.
+        XLA counts a scan body once whatever its trip count. The lowered program
+        is not yet partitioned, so its count is already global: the same on 1
+        and on N devices (DESIGN §5).
         """
 
         def one(s, d, i, t):
@@ -275,7 +276,7 @@ class TrainStep:
         cost = jax.jit(one).lower(state, *self._args(0)).cost_analysis()
         cost = cost[0] if isinstance(cost, list | tuple) else cost
         flops = (cost or {}).get("flops")
-        return None if flops is None or flops < 0 else float(flops) * self.mesh.size
+        return None if flops is None or flops < 0 else float(flops)
 
 
 def _all_finite(tree) -> jax.Array:
