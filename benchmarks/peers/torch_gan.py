@@ -124,13 +124,27 @@ class TorchGANTrainer:
       batch_size: samples per iteration.
       seed: ``torch.manual_seed`` for the initialisation, the data and the noise.
       std: standard deviation of each mixture component.
+      generator: a ``Generator`` (default: the preset's, 4 x 400, with ``batchnorm``).
+      discriminator: a ``MaxoutDiscriminator`` (default: the preset's, 3 x 200, maxout-5).
+      lr, betas: each network's Adam (the preset's: 1e-4, (0.8, 0.999)).
     """
 
-    def __init__(self, batchnorm: bool, batch_size: int = 100, seed: int = 0, std: float = 0.05):
+    def __init__(
+        self,
+        batchnorm: bool,
+        batch_size: int = 100,
+        seed: int = 0,
+        std: float = 0.05,
+        generator: Generator | None = None,
+        discriminator: MaxoutDiscriminator | None = None,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.8, 0.999),
+    ):
         torch.manual_seed(seed)
-        self.generator, self.discriminator = Generator(batchnorm), MaxoutDiscriminator()
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=1e-4, betas=(0.8, 0.999))
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=1e-4, betas=(0.8, 0.999))
+        self.generator = generator if generator is not None else Generator(batchnorm)
+        self.discriminator = discriminator if discriminator is not None else MaxoutDiscriminator()
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
         self.means, self.std, self.batch_size = grid25_means(), std, batch_size
         self.last_loss = float("nan")
 
@@ -145,13 +159,27 @@ class TorchGANTrainer:
         for _ in range(steps):
             real = self.real_batch()
             fake = self.generator(torch.randn(self.batch_size, 2))
-            d_loss = discriminator_loss(self.discriminator, real, fake)
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
-            g_loss = generator_loss(self.discriminator, fake)
-            self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            self.opt_g.step()
+            d_loss = self.discriminator_update(real, fake)
+            g_loss = self.generator_update(fake)
         self.last_loss = float(d_loss.detach() + g_loss.detach())
         return self.last_loss
+
+    def discriminator_update(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """One Adam step of D on L_D(real, fake) (``fake`` is detached); returns L_D."""
+        d_loss = discriminator_loss(self.discriminator, real, fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        return d_loss.detach()
+
+    def generator_update(self, fake: torch.Tensor) -> torch.Tensor:
+        """One Adam step of G on L_G(fake), ``fake = G(z)`` with its graph; returns L_G.
+
+        The backward pass also leaves gradients in D's ``.grad``; the next
+        ``discriminator_update`` clears them before its own.
+        """
+        g_loss = generator_loss(self.discriminator, fake)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        return g_loss.detach()

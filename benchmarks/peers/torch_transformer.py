@@ -176,15 +176,20 @@ class TorchTransformerTrainer:
         """Runs ``steps`` optimisation steps; returns the last loss (eager, so synchronous)."""
         loss = None
         for _ in range(steps):
-            lr = self.lr_at(self.step)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            loss = self.model.loss(self.batch())
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.train.grad_clip > 0:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.train.grad_clip)
-            self.optimizer.step()
-            self.step += 1
+            loss = self.update(self.batch())
         self.last_loss = float(loss.detach())
         return self.last_loss
+
+    def update(self, windows: torch.Tensor) -> torch.Tensor:
+        """One step on ``windows`` ``[batch, B + 1]`` at the schedule's lr; returns its loss."""
+        lr = self.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss = self.model.loss(windows)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.train.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.train.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return loss.detach()

@@ -75,13 +75,24 @@ class TorchTrainer:
       data: ``[N, D]`` binary examples (numpy or torch).
       batch_size: examples per step; the last partial batch of an epoch is dropped.
       seed: ``torch.manual_seed`` for the initialisation, permutations and noise.
+      hidden: encoder hidden widths (the ``iwae`` preset's by default).
+      latent: dimension of z.
+      lr: Adam's learning rate (betas are torch's defaults, 0.9 and 0.999, as the preset's).
     """
 
-    def __init__(self, data, batch_size: int = 128, seed: int = 0):
+    def __init__(
+        self,
+        data,
+        batch_size: int = 128,
+        seed: int = 0,
+        hidden: Sequence[int] = (200, 200),
+        latent: int = 50,
+        lr: float = 1e-3,
+    ):
         torch.manual_seed(seed)
         self.data = torch.tensor(np.asarray(data), dtype=torch.float32)
-        self.model = TorchVAE(self.data.shape[1])
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.model = TorchVAE(self.data.shape[1], hidden, latent)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.batch_size = batch_size
         self.steps_per_epoch = len(self.data) // batch_size
         self.step = 0
@@ -96,10 +107,18 @@ class TorchTrainer:
             if position == 0 and self.step > 0:
                 self.perm = torch.randperm(len(self.data))
             idx = self.perm[position * self.batch_size : (position + 1) * self.batch_size]
-            loss = self.model.negative_elbo(self.data[idx])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            loss = self.update(self.data[idx])
             self.step += 1
         self.last_loss = float(loss.detach())
         return self.last_loss
+
+    def update(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+        """One Adam step on the batch ``x`` (noise ``eps`` as in ``negative_elbo``); its loss.
+
+        The parameters' ``.grad`` keep this step's gradients afterwards.
+        """
+        loss = self.model.negative_elbo(x, eps)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
