@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from functools import partial
 
 import jax
 import numpy as np
@@ -66,21 +67,30 @@ class GroupedUpdate:
 
     def update(self, group: str, batch, rng) -> tuple[float, nnx.Module]:
         """One optimiser step of ``group`` on ``batch``; returns (its loss, the model of its
-        gradients: a copy of the model whose ``group`` parameters hold the gradients)."""
+        gradients: a copy of the model whose ``group`` parameters hold the gradients).
+        The step's metrics (the loss's second output) are left in ``self.metrics``."""
+        loss, grads, self.params, self.rest, self.opt[group], self.metrics = self._step(
+            group, self.params, self.rest, self.opt[group], batch, rng
+        )
+        return float(loss), self.model({**self.params, group: grads})
+
+    @partial(jax.jit, static_argnums=(0, 1))
+    def _step(self, group, params, rest, opt, batch, rng):
+        """The phase as one compiled program (op-by-op dispatch would cost seconds)."""
 
         def group_loss(group_params):
-            model = self.model({**self.params, group: group_params})
-            loss = model.loss(batch, rng)[0][group]
-            return loss, nnx.as_pure(nnx.split(model, *self.filters, ...)[-1])
+            model = nnx.merge(
+                self.graphdef, *[{**params, group: group_params}[g] for g in self.groups], rest
+            )
+            losses, metrics = model.loss(batch, rng)
+            return losses[group], (nnx.as_pure(nnx.split(model, *self.filters, ...)[-1]), metrics)
 
-        (loss, rest), grads = jax.value_and_grad(group_loss, has_aux=True)(self.params[group])
-        gradients = self.model({**self.params, group: grads})
-        updates, self.opt[group] = self.optimizers[group].update(
-            grads, self.opt[group], self.params[group]
+        (loss, (new_rest, metrics)), grads = jax.value_and_grad(group_loss, has_aux=True)(
+            params[group]
         )
-        self.params = {**self.params, group: optax.apply_updates(self.params[group], updates)}
-        self.rest = rest
-        return float(loss), gradients
+        updates, opt = self.optimizers[group].update(grads, opt, params[group])
+        params = {**params, group: optax.apply_updates(params[group], updates)}
+        return loss, grads, params, new_rest, opt, metrics
 
 
 def assert_gradients_close(theirs: dict, ours: dict) -> None:
