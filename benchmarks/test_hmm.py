@@ -13,8 +13,8 @@ data and parameters on every side, end to end (integer observations in):
   vmapped plus its M-step, jitted (the body of ``fit_em``); hmmlearn's ``fit``
   with ``n_iter=1``, ``init_params=''`` and the parameters set.
 
-``test_hmm_peers_agree`` checks first that the sides compute the same numbers
-(log-likelihoods to 1e-4 relative, the updated parameters to 1e-5).
+That the sides compute the same numbers (log-likelihoods to 1e-4 relative, the
+updated parameters to 1e-5) is a test, run by CI: ``tests/test_peers_hmm.py``.
 ``test_hmm_speed_ratio[...]`` times ``ROUNDS`` interleaved rounds (genbench,
 dynamax, hmmlearn log, hmmlearn scaling, genbench, ...) and reports the median
 per-round ratios peer / genbench, also over the quiet rounds only (see
@@ -135,36 +135,6 @@ def _sides(task: str, params, obs) -> dict:
             )
             sides[f"hmmlearn_{impl}"] = make(*params, obs, implementation=impl)
     return sides
-
-
-def test_hmm_peers_agree(problem):
-    """All sides compute the same log-likelihoods and the same EM update."""
-    params, obs = problem
-    ours = np.asarray(jax.jit(hmm.categorical_log_likelihood)(*params, obs))
-    (new, total) = jax.jit(hmm.categorical_baum_welch_step)(*params, obs)
-    np.testing.assert_allclose(float(total), ours.sum(), rtol=1e-5)
-    checked = []
-    if _installed("dynamax"):
-        dyn_ll = hmm_peers.dynamax_log_likelihood(*params, obs)()
-        np.testing.assert_allclose(ours, np.asarray(dyn_ll), rtol=1e-4)
-        dyn_new, dyn_total = hmm_peers.dynamax_em(*params, obs)[1]()
-        np.testing.assert_allclose(float(total), float(dyn_total), rtol=1e-4)
-        for a, b in zip(new, dyn_new, strict=True):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-5)
-        checked.append("dynamax")
-    if _installed("hmmlearn"):
-        for impl in ("log", "scaling"):
-            expected = hmm_peers.hmmlearn_per_sequence(*params, obs, implementation=impl)
-            np.testing.assert_allclose(ours, expected, rtol=1e-4)
-            total_peer = hmm_peers.hmmlearn_log_likelihood(*params, obs, implementation=impl)()
-            np.testing.assert_allclose(ours.sum(), total_peer, rtol=1e-4)
-            fitted = hmm_peers.hmmlearn_em(*params, obs, implementation=impl)()
-            theirs = (fitted.startprob_, fitted.transmat_, fitted.emissionprob_)
-            for a, b in zip(new, theirs, strict=True):
-                np.testing.assert_allclose(np.asarray(a), b, rtol=1e-3, atol=1e-5)
-        checked.append("hmmlearn")
-    if not checked:
-        pytest.skip("no HMM peer installed (pip install -e '.[peers]')")
 
 
 @pytest.mark.parametrize("side", ["genbench", "dynamax", "hmmlearn_log", "hmmlearn_scaling"])

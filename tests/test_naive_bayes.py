@@ -82,7 +82,11 @@ def test_bad_arguments_raise_value_errors_naming_them():
 
 
 def test_bernoulli_fit_and_score_split_over_devices_equal_one_device():
-    """Rows split over a 4-device mesh (N not a multiple of 4: zero rows pad it)."""
+    """Rows split over a 4-device mesh (N not a multiple of 4: zero rows pad it).
+
+    uint8 features and one compiled fit + score, as ``benchmarks/test_naive_bayes.py``
+    times them against scikit-learn, which must give the same numbers.
+    """
     from genbench.train.mesh import data_mesh
 
     assert jax.device_count() == 4
@@ -97,5 +101,9 @@ def test_bernoulli_fit_and_score_split_over_devices_equal_one_device():
         )(x, y)
 
     np.testing.assert_allclose(fit_score(mesh), fit_score(None), rtol=1e-6)
+    ref = BernoulliNB(alpha=0.5, binarize=None, force_alpha=True).fit(x.astype(np.float64), y)
+    np.testing.assert_allclose(
+        fit_score(mesh), ref.predict_joint_log_proba(x.astype(np.float64)), rtol=1e-4
+    )
     params = nb.bernoulli_fit(x, y, 3, 0.5, mesh=mesh)
     np.testing.assert_allclose(params.log_p, nb.bernoulli_fit(x, y, 3, 0.5).log_p, rtol=1e-6)
