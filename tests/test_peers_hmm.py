@@ -94,3 +94,14 @@ def test_dynamax_agrees_on_log_likelihoods_and_em(problem, genbench_sides):
     np.testing.assert_allclose(ours.sum(), float(total), rtol=1e-4)
     for name, a, b in zip(("pi", "A", "B"), new, (pi, A, B), strict=True):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+def test_a_missing_peer_skips_but_fails_where_peers_are_required(monkeypatch):
+    """Without the extra the peer tests skip; CI (GENBENCH_REQUIRE_PEERS=1) fails them."""
+    missing = "genbench_no_such_peer"
+    monkeypatch.delenv("GENBENCH_REQUIRE_PEERS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="peers extra"):
+        import_peer(missing)
+    monkeypatch.setenv("GENBENCH_REQUIRE_PEERS", "1")
+    with pytest.raises(ModuleNotFoundError, match=missing):
+        import_peer(missing)

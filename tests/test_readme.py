@@ -17,4 +17,9 @@ def test_readme_opens_with_install_and_test_commands_that_ci_runs():
     # one worker per core (pytest-xdist), each test file on one worker: module fixtures once
     assert test_command == "python -m pytest -q -n auto --dist loadfile"
     assert test_command in ci
+    # the test command installs the peers, and so does CI, where a missing one is a failure
+    test_install = second.split("&&")[-2].strip()
+    assert test_install == "pip install -e '.[test,peers]'"
+    assert test_install in ci
+    assert "export GENBENCH_REQUIRE_PEERS=1" in ci
     assert readme.index(first) < readme.index("genbench is a JAX suite")
