@@ -125,7 +125,7 @@ def tiny_transformer(**kw):
     ("make_model", "batch"),
     [
         (tiny_transformer, np.arange(18).reshape(2, 9) % 5),
-        (lambda: tiny_transformer(tie_weights=False), np.arange(18).reshape(2, 9) % 3),
+        (lambda: tiny_transformer(tie_weights=False, bias=True), np.arange(18).reshape(2, 9) % 3),
         (
             lambda: VAE(6, 2, (8,), "tanh", "bernoulli", 1e-3, rngs=nnx.Rngs(0)),
             (np.arange(24).reshape(4, 6) % 2).astype(np.float32),
@@ -141,7 +141,8 @@ def test_models_call_through_the_selection_point(make_model, batch, monkeypatch)
         return nnx.merge(graphdef, params).loss(batch, jax.random.key(3))[0]["params"]
 
     def traced():
-        return jax.make_jaxpr(jax.value_and_grad(loss))(params), jax.value_and_grad(loss)(params)
+        value_and_grad = jax.value_and_grad(loss)  # a fresh function: traced afresh
+        return jax.make_jaxpr(value_and_grad)(params), jax.jit(value_and_grad)(params)
 
     (fast_program, fast_out), platform = traced(), jax.default_backend()
     monkeypatch.setattr(fast, "current_platform", lambda: "tpu")
