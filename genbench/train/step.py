@@ -31,14 +31,11 @@ from jax.sharding import Mesh
 from genbench import contract
 from genbench.contract import param_groups
 from genbench.errors import UsageError
+from genbench.models.fast.cpu_dots import cpu_dot_options
 from genbench.train.mesh import batch_sharded, replicated
 
 Phase = tuple[tuple[str, ...], int]
 TrainState = dict[str, Any]
-
-# XLA compiler options per ``train.cpu_dots``: an empty YNNPACK fusion list leaves
-# every dot to XLA's Eigen-based emitter.
-CPU_DOT_OPTIONS = {"ynnpack": {}, "eigen": {"xla_cpu_experimental_ynn_fusion_type": ""}}
 
 
 def update_schedule(model: nnx.Module, groups: Sequence[str]) -> list[Phase]:
@@ -69,7 +66,8 @@ class TrainStep:
       inner_steps: optimisation steps per compiled call.
       seed: run seed; step ``s`` uses ``fold_in(key(seed), s)``.
       cpu_dots: XLA:CPU's matrix-product library on CPU devices, ``"ynnpack"``
-        (XLA's default) or ``"eigen"``; ignored on other platforms.
+        (XLA's default) or ``"eigen"``; ignored on other platforms
+        (``genbench.models.fast.cpu_dots``).
     """
 
     def __init__(
@@ -106,8 +104,7 @@ class TrainStep:
             self._multi_step, donate_argnums=(0,), out_shardings=replicated(mesh)
         )
         self._compiled = None
-        on_cpu = mesh.devices.flat[0].platform == "cpu"
-        self.compiler_options = CPU_DOT_OPTIONS[cpu_dots] if on_cpu else {}
+        self.compiler_options = cpu_dot_options(cpu_dots, mesh.devices.flat[0].platform)
 
     # -- state ------------------------------------------------------------------------------
     def init_state(self, model: nnx.Module) -> TrainState:
