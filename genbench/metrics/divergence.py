@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from genbench.metrics.batching import ModelFunction, mean_and_se
+from genbench.metrics.batching import ModelFunction
+from genbench.stats import mean_and_se
 
 
 def source_metrics(model, source, view, eval_cfg, rng: jax.Array):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from genbench.metrics.batching import ModelFunction, mean_and_se, test_examples
+from genbench.metrics.batching import ModelFunction, test_examples
+from genbench.stats import mean_and_se
 
 _EPS = 1e-6
 
