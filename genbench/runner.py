@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -15,13 +14,15 @@ import numpy as np
 from flax import nnx
 
 from genbench import registry
+from genbench.atomic import atomic_write
 from genbench.config import to_dict
 from genbench.data.view import data_view
 from genbench.errors import UsageError
 from genbench.metrics.batching import test_examples
 from genbench.metrics.evaluate import evaluate, primary_eval_fn
 from genbench.metrics.throughput import exact_fit_throughput, throughput_metrics
-from genbench.results.records import SCHEMA_VERSION, new_run_id, write_record
+from genbench.results.record import RunRecord
+from genbench.results.records import write_record
 from genbench.runtime import environment, is_writer
 from genbench.spec import RunSpec
 from genbench.train.checkpoint import Checkpointer
@@ -137,28 +138,19 @@ def resolved_config(config: dict, model) -> dict:
     return resolved
 
 
-def new_record(spec: RunSpec) -> dict:
-    """The identifying part of a record (status ok, empty results)."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_key": spec.run_key,
-        "run_id": new_run_id(),
-        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "status": "ok",
-        "error": None,
-        "model": spec.model,
-        "dataset": spec.dataset,
-        "dataset_version": spec.dataset_version,
-        "preset": spec.preset,
-        "seed": spec.seed,
-        "suite": spec.suite,
-        "config": to_dict(spec.config),
-        "estimators": {},
-        "env": environment(),
-        "metrics": {},
-        "throughput": {},
-        "history": [],
-    }
+def new_record(spec: RunSpec) -> RunRecord:
+    """The identifying part of a record (status ok, empty results, a fresh run id)."""
+    return RunRecord(
+        run_key=spec.run_key,
+        model=spec.model,
+        dataset=spec.dataset,
+        dataset_version=spec.dataset_version,
+        preset=spec.preset,
+        seed=spec.seed,
+        suite=spec.suite,
+        config=to_dict(spec.config),
+        env=environment(),
+    )
 
 
 def run(
@@ -166,7 +158,7 @@ def run(
     progress: Callable[[int], None] | None = None,
     devices: Sequence[jax.Device] | None = None,
     checkpoint_root: str | Path | None = None,
-) -> dict:
+) -> RunRecord:
     """Runs one spec and returns its result record (not yet written).
 
     With ``train.checkpoint_every > 0`` and a ``checkpoint_root``, the fit saves
@@ -182,9 +174,9 @@ def run(
     view = data_view(dataset, model.input_kind)
     _check_fit(model, cfg.train.fit, spec.model)
     record = new_record(spec)
-    record["config"] = resolved_config(record["config"], model)
+    record.config = resolved_config(record.config, model)
     mesh = data_mesh(devices)
-    record["env"]["device_count"] = mesh.size
+    record.env["device_count"] = mesh.size
     checkpointer = None
     if cfg.train.checkpoint_every and checkpoint_root is not None:
         checkpointer = Checkpointer(
@@ -196,10 +188,10 @@ def run(
         if cfg.train.fit == "exact":
             fit_s = fit_exact(model, dataset, view, spec.seed)
         elif cfg.train.fit == "em":
-            fit_s, record["history"], failure = fit_em(spec, dataset, model, view, progress)
+            fit_s, record.history, failure = fit_em(spec, dataset, model, view, progress)
             if failure is not None:
-                record["status"] = "failed"
-                record["error"] = _non_finite_error(failure)
+                record.status = "failed"
+                record.error = _non_finite_error(failure)
                 return record
         else:
             result = fit(
@@ -207,29 +199,29 @@ def run(
             )
             if checkpointer is not None:
                 checkpointer.close(remove=True)
-            record["history"] = result.history
-            record["resumed_from_step"] = result.resumed_from
+            record.history = result.history
+            record.resumed_from_step = result.resumed_from
             if result.failure is not None:
-                record["status"] = "failed"
-                record["error"] = _non_finite_error(result.failure)
+                record.status = "failed"
+                record.error = _non_finite_error(result.failure)
                 return record
         metrics, estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
-        record["metrics"], record["estimators"] = metrics, estimators
+        record.metrics, record.estimators = metrics, estimators
         eval_fn, eval_data = primary_eval_fn(model, view), test_examples(dataset, cfg.eval)
         if cfg.train.fit in ("exact", "em"):
-            record["throughput"] = exact_fit_throughput(
+            record.throughput = exact_fit_throughput(
                 model, fit_s, len(dataset.train), cfg.eval, eval_data, eval_fn
             )
         else:
             tokens = dataset.event_shape[0] if dataset.kind == "sequence" else None
-            record["throughput"] = throughput_metrics(
+            record.throughput = throughput_metrics(
                 model, result, cfg.train, cfg.eval, eval_data, eval_fn, tokens
             )
     except UsageError:
         raise
     except Exception as error:  # a failing run is recorded, and a suite goes on
-        record["status"] = "failed"
-        record["error"] = {
+        record.status = "failed"
+        record.error = {
             "type": type(error).__name__,
             "message": str(error).splitlines()[0] if str(error) else "",
             "step": None,
@@ -288,10 +280,10 @@ def run_suite(
       out_dir: directory of records; ``table.md`` is written there too.
       resume: skip runs that already have an ok record.
       on_start: ``spec -> (token, progress)``; ``progress(steps_done)`` is passed to ``run``.
-      on_done: ``(token, record) -> None`` after each run.
+      on_done: ``(token, record) -> None`` after each run (a ``RunRecord``).
       published: the suite's published reference numbers, added to its table.
     """
-    from genbench.results import aggregate, format_table, write_text
+    from genbench.results import aggregate, format_table
     from genbench.results.table import published_rows
 
     todo = pending_runs(specs, out_dir, resume)
@@ -301,12 +293,12 @@ def run_suite(
         record = run(spec, progress, checkpoint_root=Path(out_dir) / CHECKPOINT_DIR)
         if is_writer():
             write_record(record, out_dir)
-        failed += record["status"] != "ok"
+        failed += record.status != "ok"
         if on_done:
             on_done(token, record)
     records = existing_records(out_dir)  # empty for an empty shard in an empty directory
     rows = aggregate(records) + published_rows(list(published))
     table = format_table(rows, "md") if records else ""
     if is_writer() and table:
-        write_text(Path(out_dir) / "table.md", table)
+        atomic_write(Path(out_dir) / "table.md", table)
     return SuiteResult(len(todo), len(specs) - len(todo), failed, table)

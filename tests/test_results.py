@@ -13,8 +13,10 @@ import sys
 
 import pytest
 
+from genbench.atomic import atomic_write
 from genbench.errors import UsageError
 from genbench.results import (
+    RunRecord,
     aggregate,
     check_writable,
     compare,
@@ -140,6 +142,38 @@ def test_schema_is_draft_2020_12_and_rejects_broken_records():
         validate_record(make_record(status="failed", error=None))
 
 
+def test_typed_record_round_trips_through_its_json_form(tmp_path):
+    value = make_record()
+    record = RunRecord.from_dict(copy.deepcopy(value))
+    assert record.to_dict() == value and "resumed_from_step" not in value
+    record.metrics["nll"], record.resumed_from_step = math.nan, 0
+    loaded = _strict_json(write_record(record, tmp_path).read_text())
+    assert loaded["metrics"]["nll"] is None and loaded["resumed_from_step"] == 0
+    expected = {**value, "resumed_from_step": 0, "metrics": {**value["metrics"], "nll": None}}
+    assert RunRecord.from_dict(loaded) == RunRecord(**expected)
+    with pytest.raises(UsageError, match="^invalid record at seed: "):
+        RunRecord.from_dict(make_record(seed=-1))
+
+
+def test_an_invalid_record_is_never_written(tmp_path):
+    typed = RunRecord.from_dict(make_record())
+    typed.estimators["nll"] = "a guess"
+    with pytest.raises(UsageError, match="^invalid record at estimators/nll: "):
+        write_record(typed, tmp_path)
+    with pytest.raises(UsageError, match="^invalid record at error: "):
+        write_record(make_record(status="failed", error=None), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_takes_text_or_bytes_and_leaves_only_the_file(tmp_path):
+    target = tmp_path / "new" / "f.bin"
+    with pytest.raises(FileNotFoundError):
+        atomic_write(target, b"x")
+    assert atomic_write(target, b"\x00\x01", make_parents=True).read_bytes() == b"\x00\x01"
+    assert atomic_write(target, "é\n").read_text(encoding="utf-8") == "é\n"
+    assert [p.name for p in target.parent.iterdir()] == ["f.bin"]
+
+
 def test_reader_skips_temp_hidden_and_manifest_files(tmp_path):
     path = write_record(make_record(), tmp_path)
     (tmp_path / ".tmp-abc.part").write_text('{"run_key": ')
@@ -170,7 +204,14 @@ def test_reader_refuses_truncated_and_non_records(tmp_path):
     with pytest.raises(UsageError, match="schema_version 99"):
         read_records([tmp_path])
     (tmp_path / "broken.json").write_text(json.dumps({**make_record(), "metrics": {"nll": "x"}}))
-    with pytest.raises(UsageError, match="metrics/nll"):
+    with pytest.raises(UsageError, match=r"not a valid record: field 'metrics/nll': 'x' is not"):
+        read_records([tmp_path])
+    (tmp_path / "broken.json").write_text(json.dumps({**make_record(), "extra": 1}))
+    with pytest.raises(UsageError, match=r"not a valid record: .*'extra' was unexpected"):
+        read_records([tmp_path])
+    env = {k: v for k, v in make_record()["env"].items() if k != "backend"}
+    (tmp_path / "broken.json").write_text(json.dumps(make_record(env=env)))
+    with pytest.raises(UsageError, match=r"not a valid record: field 'env/backend' is missing$"):
         read_records([tmp_path])
 
 
