@@ -177,6 +177,8 @@ def test_fd_and_precision_recall_separate_real_digits_from_shuffled_ones(cache, 
 def test_classifier_cache_is_hit_and_a_corrupted_file_is_rebuilt(cache, digits, monkeypatch):
     first = feature_extractor(digits)
     assert first.path.parent == cache / "features" and first.path.exists()
+    with np.load(first.path, allow_pickle=False) as stored:  # plain arrays, no pickles
+        assert {"param/head/kernel", "shift", "scale", "version"} <= set(stored.files)
 
     def no_training(*args, **kwargs):
         raise AssertionError("retrained although the cache holds the classifier")
@@ -192,7 +194,7 @@ def test_classifier_cache_is_hit_and_a_corrupted_file_is_rebuilt(cache, digits, 
     assert not rebuilt.from_cache
     np.testing.assert_array_equal(rebuilt(digits.test), first(digits.test))  # deterministic
     assert feature_extractor(digits).from_cache
-    assert not list(first.path.parent.glob("*.tmp"))
+    assert not list(first.path.parent.glob(".tmp-*"))
 
 
 # --- the metric group end to end ----------------------------------------------------------------
