@@ -12,11 +12,10 @@ import subprocess
 import sys
 
 import pytest
+from record_factory import make_record, strict_json
 
-from genbench.atomic import atomic_write
 from genbench.errors import UsageError
 from genbench.results import (
-    RunRecord,
     aggregate,
     check_writable,
     compare,
@@ -30,59 +29,6 @@ from genbench.results import (
     write_record,
 )
 
-
-def make_record(seed=0, nll=1.0, backend="cpu", lr=1e-3, status="ok", **overrides):
-    """A valid, complete record; keyword overrides replace top-level fields."""
-    config = {
-        "model": {"latent_dim": 2},
-        "data": {},
-        "eval": {"nll_k": 10},
-        "train": {"steps": 10, "batch_size": 4, "inner_steps": 1, "fit": "gradient", "lr": lr},
-    }
-    failed = {"type": "NonFiniteError", "message": "nan", "step": 3, "group": "params"}
-    record = {
-        "schema_version": 1,
-        "run_key": run_key("vae", "ring8", "1", config, seed),
-        "run_id": new_run_id(),
-        "created_at": "2026-11-24T00:00:00+00:00",
-        "status": status,
-        "error": None if status == "ok" else failed,
-        "model": "vae",
-        "dataset": "ring8",
-        "dataset_version": "1",
-        "preset": None,
-        "seed": seed,
-        "suite": None,
-        "config": config,
-        "estimators": {"nll": "iwae_k10", "elbo": "elbo"},
-        "env": {
-            "backend": backend,
-            "device_kind": "cpu",
-            "device_count": 1,
-            "process_count": 1,
-            "python": "3.11",
-            "jax": "0",
-            "jaxlib": "0",
-            "flax": "0",
-            "optax": "0",
-            "genbench": "0",
-            "git_revision": None,
-        },
-        "metrics": {"nll": nll, "nll_se": 0.1, "elbo": -nll - 0.5} if status == "ok" else {},
-        "throughput": {"step_ms": 2.0 if backend == "cpu" else 0.5},
-        "history": [{"step": 10, "loss": 1.0, "time": 0.1}],
-    }
-    record.update(overrides)
-    return record
-
-
-def _strict_json(text):
-    def refuse(name):
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
 # --- records -------------------------------------------------------------------------------
 
 
@@ -91,7 +37,7 @@ def test_write_is_atomic_valid_and_never_overwrites(tmp_path):
     path = write_record(record, tmp_path / "out")
     assert [p.name for p in path.parent.iterdir()] == [path.name]
     assert path.name == f"vae__ring8__s0__{record['run_id']}.json"
-    loaded = _strict_json(path.read_text())
+    loaded = strict_json(path.read_text())
     validate_record(loaded)
     assert loaded == record
     with pytest.raises(FileExistsError):
@@ -112,7 +58,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
 def test_non_finite_numbers_are_written_as_null(tmp_path):
     record = make_record(status="failed", history=[{"step": 3, "loss": math.nan, "time": 0.1}])
     record["throughput"] = {"step_ms": math.inf}
-    loaded = _strict_json(write_record(record, tmp_path).read_text())
+    loaded = strict_json(write_record(record, tmp_path).read_text())
     assert loaded["history"][0]["loss"] is None and loaded["throughput"]["step_ms"] is None
     validate_record(loaded)
 
@@ -140,38 +86,6 @@ def test_schema_is_draft_2020_12_and_rejects_broken_records():
         assert "\n" not in str(caught.value)
     with pytest.raises(UsageError, match="at error"):
         validate_record(make_record(status="failed", error=None))
-
-
-def test_typed_record_round_trips_through_its_json_form(tmp_path):
-    value = make_record()
-    record = RunRecord.from_dict(copy.deepcopy(value))
-    assert record.to_dict() == value and "resumed_from_step" not in value
-    record.metrics["nll"], record.resumed_from_step = math.nan, 0
-    loaded = _strict_json(write_record(record, tmp_path).read_text())
-    assert loaded["metrics"]["nll"] is None and loaded["resumed_from_step"] == 0
-    expected = {**value, "resumed_from_step": 0, "metrics": {**value["metrics"], "nll": None}}
-    assert RunRecord.from_dict(loaded) == RunRecord(**expected)
-    with pytest.raises(UsageError, match="^invalid record at seed: "):
-        RunRecord.from_dict(make_record(seed=-1))
-
-
-def test_an_invalid_record_is_never_written(tmp_path):
-    typed = RunRecord.from_dict(make_record())
-    typed.estimators["nll"] = "a guess"
-    with pytest.raises(UsageError, match="^invalid record at estimators/nll: "):
-        write_record(typed, tmp_path)
-    with pytest.raises(UsageError, match="^invalid record at error: "):
-        write_record(make_record(status="failed", error=None), tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_write_takes_text_or_bytes_and_leaves_only_the_file(tmp_path):
-    target = tmp_path / "new" / "f.bin"
-    with pytest.raises(FileNotFoundError):
-        atomic_write(target, b"x")
-    assert atomic_write(target, b"\x00\x01", make_parents=True).read_bytes() == b"\x00\x01"
-    assert atomic_write(target, "é\n").read_text(encoding="utf-8") == "é\n"
-    assert [p.name for p in target.parent.iterdir()] == ["f.bin"]
 
 
 def test_reader_skips_temp_hidden_and_manifest_files(tmp_path):
