@@ -73,7 +73,9 @@ def precision_results():
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bfloat16_against_float32(case, precision_results):
-    records = {d: run(_spec(case, d), devices=jax.devices()[:1]) for d in ("float32", "bfloat16")}
+    records = {
+        d: run(_spec(case, d), devices=jax.devices()[:1]).to_dict() for d in ("float32", "bfloat16")
+    }
     assert all(r["status"] == "ok" for r in records.values()), [
         r["error"] for r in records.values()
     ]

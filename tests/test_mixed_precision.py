@@ -27,9 +27,10 @@ def test_bfloat16_computes_in_bfloat16_and_keeps_float32_state():
     for leaf in jax.tree.leaves((mixed.state["params"], mixed.state["opt"])):
         assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
     text = mixed.step_fn._jitted.lower(mixed.state, *mixed.step_fn._args(0)).as_text()
-    assert "bf16" in text and "bf16" not in full.step_fn._jitted.lower(
-        full.state, *full.step_fn._args(0)
-    ).as_text()
+    assert (
+        "bf16" in text
+        and "bf16" not in full.step_fn._jitted.lower(full.state, *full.step_fn._args(0)).as_text()
+    )
     # The same optimisation in lower precision: the final losses agree to a few percent.
     last = [np.mean([h["loss"] for h in r.history[-3:]]) for r in (full, mixed)]
     assert abs(last[1] - last[0]) < 0.05 * abs(last[0]), last

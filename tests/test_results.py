@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from record_factory import make_record, strict_json
 
 from genbench.errors import UsageError
 from genbench.results import (
@@ -30,59 +31,6 @@ from genbench.results import (
 from genbench.results.compare import agreement_cell, metrics_agree
 from genbench.results.table import Stat
 
-
-def make_record(seed=0, nll=1.0, backend="cpu", lr=1e-3, status="ok", **overrides):
-    """A valid, complete record; keyword overrides replace top-level fields."""
-    config = {
-        "model": {"latent_dim": 2},
-        "data": {},
-        "eval": {"nll_k": 10},
-        "train": {"steps": 10, "batch_size": 4, "inner_steps": 1, "fit": "gradient", "lr": lr},
-    }
-    failed = {"type": "NonFiniteError", "message": "nan", "step": 3, "group": "params"}
-    record = {
-        "schema_version": 1,
-        "run_key": run_key("vae", "ring8", "1", config, seed),
-        "run_id": new_run_id(),
-        "created_at": "2026-11-24T00:00:00+00:00",
-        "status": status,
-        "error": None if status == "ok" else failed,
-        "model": "vae",
-        "dataset": "ring8",
-        "dataset_version": "1",
-        "preset": None,
-        "seed": seed,
-        "suite": None,
-        "config": config,
-        "estimators": {"nll": "iwae_k10", "elbo": "elbo"},
-        "env": {
-            "backend": backend,
-            "device_kind": "cpu",
-            "device_count": 1,
-            "process_count": 1,
-            "python": "3.11",
-            "jax": "0",
-            "jaxlib": "0",
-            "flax": "0",
-            "optax": "0",
-            "genbench": "0",
-            "git_revision": None,
-        },
-        "metrics": {"nll": nll, "nll_se": 0.1, "elbo": -nll - 0.5} if status == "ok" else {},
-        "throughput": {"step_ms": 2.0 if backend == "cpu" else 0.5},
-        "history": [{"step": 10, "loss": 1.0, "time": 0.1}],
-    }
-    record.update(overrides)
-    return record
-
-
-def _strict_json(text):
-    def refuse(name):
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
 # --- records -------------------------------------------------------------------------------
 
 
@@ -91,7 +39,7 @@ def test_write_is_atomic_valid_and_never_overwrites(tmp_path):
     path = write_record(record, tmp_path / "out")
     assert [p.name for p in path.parent.iterdir()] == [path.name]
     assert path.name == f"vae__ring8__s0__{record['run_id']}.json"
-    loaded = _strict_json(path.read_text())
+    loaded = strict_json(path.read_text())
     validate_record(loaded)
     assert loaded == record
     with pytest.raises(FileExistsError):
@@ -112,7 +60,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
 def test_non_finite_numbers_are_written_as_null(tmp_path):
     record = make_record(status="failed", history=[{"step": 3, "loss": math.nan, "time": 0.1}])
     record["throughput"] = {"step_ms": math.inf}
-    loaded = _strict_json(write_record(record, tmp_path).read_text())
+    loaded = strict_json(write_record(record, tmp_path).read_text())
     assert loaded["history"][0]["loss"] is None and loaded["throughput"]["step_ms"] is None
     validate_record(loaded)
 
@@ -172,7 +120,14 @@ def test_reader_refuses_truncated_and_non_records(tmp_path):
     with pytest.raises(UsageError, match="schema_version 99"):
         read_records([tmp_path])
     (tmp_path / "broken.json").write_text(json.dumps({**make_record(), "metrics": {"nll": "x"}}))
-    with pytest.raises(UsageError, match="metrics/nll"):
+    with pytest.raises(UsageError, match=r"not a valid record: field 'metrics/nll': 'x' is not"):
+        read_records([tmp_path])
+    (tmp_path / "broken.json").write_text(json.dumps({**make_record(), "extra": 1}))
+    with pytest.raises(UsageError, match=r"not a valid record: .*'extra' was unexpected"):
+        read_records([tmp_path])
+    env = {k: v for k, v in make_record()["env"].items() if k != "backend"}
+    (tmp_path / "broken.json").write_text(json.dumps(make_record(env=env)))
+    with pytest.raises(UsageError, match=r"not a valid record: field 'env/backend' is missing$"):
         read_records([tmp_path])
 
 

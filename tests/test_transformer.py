@@ -157,14 +157,14 @@ def test_training_run_beats_the_unigram_entropy(cycle_registered):
         resolve("transformer", cycle_registered, None, overrides), devices=jax.devices()[:1]
     )
     validate_record(record)
-    assert record["status"] == "ok", record["error"]
-    m, t = record["metrics"], record["throughput"]
+    assert record.status == "ok", record.error
+    m, t = record.metrics, record.throughput
     assert m["nll"] < math.log(V) - 0.4  # unigram entropy: log V; conditional entropy ~0.4 nats
     assert m["perplexity"] == pytest.approx(math.exp(m["nll"]))
     assert m["bits_per_char"] == pytest.approx(m["nll"] / math.log(2))
-    assert record["estimators"]["nll"] == "exact"
+    assert record.estimators["nll"] == "exact"
     # model.stride=0 (auto) is recorded as the stride it stood for: block_size // 2
-    assert record["config"]["model"]["stride"] == 4
+    assert record.config["model"]["stride"] == 4
     assert t["train_tokens_per_s"] == pytest.approx(t["train_examples_per_s"] * 8)
     assert t["sample_tokens_per_s"] > 0 and t["analytic_flops_per_token"] > 0
 
@@ -209,9 +209,9 @@ def test_kl_rate_to_an_order_two_markov_source_is_small_and_not_negative():
         "eval.timing_calls": 2,
     }
     record = run(resolve("transformer", "markov", None, overrides), devices=jax.devices()[:1])
-    assert record["status"] == "ok", record["error"]
-    model = record["config"]["model"]
+    assert record.status == "ok", record.error
+    model = record.config["model"]
     assert model["n_layer"] == 2 and model["block_size"] >= 8
-    m = record["metrics"]
+    m = record.metrics
     assert -3 * m["kl_rate_to_source_se"] < m["kl_rate_to_source"] < 0.02
-    assert record["estimators"]["kl_rate_to_source"] == "exact"
+    assert record.estimators["kl_rate_to_source"] == "exact"
