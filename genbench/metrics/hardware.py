@@ -13,6 +13,7 @@ it happened to do under load:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -25,7 +26,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from genbench.data.download import atomic_write_bytes, cache_dir
+from genbench.atomic import atomic_write
+from genbench.cache import cache_dir
 from genbench.models.fast.cpu_dots import CPU_DOT_OPTIONS
 
 
@@ -131,11 +133,9 @@ def calibrated_cpu_peak() -> tuple[float, str]:
     if fresh > float(previous.get("flops_per_s", 0.0)):
         today = datetime.date.today().isoformat()
         stored[key] = {"flops_per_s": fresh, "measured_on": today}
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, json.dumps(stored, indent=1, sort_keys=True).encode())
-        except OSError:
-            pass  # a read-only cache: this process's measurement still counts
+        # A read-only cache: this process's measurement still counts.
+        with contextlib.suppress(OSError):
+            atomic_write(path, json.dumps(stored, indent=1, sort_keys=True), make_parents=True)
         previous = stored[key]
     _CALIBRATED[key] = (float(previous["flops_per_s"]), str(previous["measured_on"]))
     return _CALIBRATED[key]
