@@ -32,6 +32,7 @@ from genbench import contract
 from genbench.contract import param_groups
 from genbench.errors import UsageError
 from genbench.models.fast.cpu_dots import cpu_dot_options
+from genbench.train.checks import check_loss_structure
 from genbench.train.mesh import batch_sharded, replicated
 
 Phase = tuple[tuple[str, ...], int]
@@ -151,7 +152,9 @@ class TrainStep:
                 # arrays, so the loss may update non-parameter state.
                 compute = self._in_compute_dtype
                 model = self._merge(compute({**params, group: group_params}), compute(rest))
-                group_losses, group_metrics = model.loss(compute(batch), rng)
+                outputs = model.loss(compute(batch), rng)
+                check_loss_structure(model, outputs, self.groups)  # at trace time: no cost
+                group_losses, group_metrics = outputs
                 group_losses, group_metrics = _as_float32((group_losses, group_metrics))
                 new_rest = _like(self._split_rest(model), rest)
                 return group_losses[group], (group_losses, group_metrics, new_rest)
