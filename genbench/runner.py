@@ -17,6 +17,7 @@ from genbench.data.view import data_view
 from genbench.errors import PluginError, UsageError
 from genbench.metrics.batching import test_examples
 from genbench.metrics.evaluate import evaluate, primary_eval_fn
+from genbench.metrics.hardware import peak_flops
 from genbench.metrics.throughput import fit_throughput
 from genbench.results.record import RunRecord
 from genbench.results.records import write_record
@@ -147,6 +148,8 @@ def run(
             primary_eval_fn(model, view),
             tokens,
         )
+        if record.throughput.get("peak_flops_per_s") is not None:
+            record.env["peak_flops_source"] = peak_flops()[1]  # the table, or the calibration
     except UsageError:
         raise
     except Exception as error:  # a failing run is recorded, and a suite goes on

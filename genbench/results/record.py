@@ -63,6 +63,9 @@ class RunRecord:
       history: ``{"step", "loss", "time", ...}`` entries of the fit.
       resumed_from_step: the step a checkpoint restored (0: a fresh gradient fit);
         None for fits without checkpoints, and then left out of the JSON.
+      invalid: ``"metrics.<name>"`` or ``"throughput.<name>"`` -> why that value is
+        written as null: a NaN or infinite number, or a utilisation above 1
+        (``invalid_values``); filled in by ``to_dict``, left out when empty.
       schema_version: the schema this record follows.
       run_id: unique per attempt.
       created_at: ISO 8601 UTC time the run started.
@@ -84,20 +87,31 @@ class RunRecord:
     throughput: dict[str, float | None] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_step: int | None = None
+    invalid: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     run_id: str = field(default_factory=new_run_id)
     created_at: str = field(default_factory=_now)
 
     def to_dict(self) -> dict:
-        """The record as the schema's JSON object: non-finite numbers (a NaN loss) become
-        ``None``, and an unset ``resumed_from_step`` is left out.
+        """The record as the schema's JSON object.
+
+        A metric or throughput value that cannot be a number is written as ``None``
+        with its reason in ``invalid`` (``invalid_values``); other non-finite numbers
+        (a NaN loss in the history) become ``None``; an unset ``resumed_from_step``
+        and an empty ``invalid`` are left out.
 
         Returns:
           A fresh dict (nothing shared with the record).
         """
         value = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        if value["resumed_from_step"] is None:
-            del value["resumed_from_step"]
+        value["invalid"] = {**value["invalid"], **invalid_values(self)}
+        for dotted in value["invalid"]:
+            section, name = dotted.split(".", 1)
+            if name in value[section]:
+                value[section] = {**value[section], name: None}
+        for optional in ("resumed_from_step", "invalid"):
+            if not value[optional]:
+                del value[optional]
         return json_safe(value)
 
     @classmethod
@@ -115,6 +129,37 @@ class RunRecord:
         """
         validate_record(value)
         return cls(**value)
+
+
+# Throughput values that are fractions of a device's peak: above 1 is a measurement error.
+FRACTIONS = ("mfu", "hfu")
+
+
+def invalid_values(record: RunRecord) -> dict[str, str]:
+    """The metric and throughput values of ``record`` that cannot be written as numbers.
+
+    Returns:
+      ``"metrics.nll" -> "nan"`` for a NaN or infinite value, and
+      ``"throughput.mfu" -> "1.16 > 1: ..."`` for a utilisation above 1, which
+      means the peak it divides by was underestimated: a bug in the
+      measurement, never a number to report.
+    """
+    found = {}
+    for section in ("metrics", "throughput"):
+        for name, value in getattr(record, section).items():
+            if isinstance(value, int | float) and not math.isfinite(value):
+                found[f"{section}.{name}"] = str(float(value))
+    for name in FRACTIONS:
+        value = record.throughput.get(name)
+        if isinstance(value, int | float) and math.isfinite(value) and value > 1:
+            peak = record.throughput.get("peak_flops_per_s")
+            found[f"throughput.{name}"] = (
+                f"{value:.3g} > 1: the step ran faster than the peak it is divided by "
+                f"({peak:.3g} FLOP/s), so that peak is too low"
+                if isinstance(peak, int | float)
+                else f"{value:.3g} > 1"
+            )
+    return found
 
 
 def json_safe(value):
