@@ -13,13 +13,13 @@ import importlib.metadata
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 
 import jax
 import pytest
 
 from benchmarks.vae_setup import binary_dataset, cpu_threads
+from genbench.atomic import atomic_write
 from genbench.data.base import Dataset
 
 RESULTS_FILE = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "vae_step_cpu.json"
@@ -64,18 +64,8 @@ def collect_results(path: Path, environment: dict):
 
 
 def write_json_atomic(path: Path, value: dict) -> None:
-    """Writes ``value`` as JSON to ``path``: a temp file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(value, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Writes ``value`` as JSON to ``path`` with genbench's one atomic writer."""
+    atomic_write(path, json.dumps(value, indent=1) + "\n", make_parents=True)
 
 
 @pytest.fixture(scope="session")

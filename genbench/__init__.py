@@ -30,6 +30,7 @@ _EXPORTS = {
     "resolve": "genbench.spec",
     "load_suite": "genbench.spec",
     "run": "genbench.runner",
+    "RunRecord": "genbench.results.record",
     "fit": "genbench.train.fit",
     "make_train_step": "genbench.train.step",
     "evaluate": "genbench.metrics.evaluate",

@@ -13,6 +13,7 @@ from pathlib import Path
 from genbench import registry
 from genbench.config import parse_assignments
 from genbench.errors import UsageError
+from genbench.results.record import RunRecord
 from genbench.results.records import check_writable
 from genbench.spec import load_published, load_suite, parse_shard, resolve, shard
 
@@ -159,18 +160,17 @@ def _configure(args) -> None:
         runtime.initialize_distributed()
 
 
-def _summary(record: dict) -> str:
-    shown = [f"{k}={record['metrics'][k]:.4g}" for k in SUMMARY_METRICS if k in record["metrics"]]
-    step_ms = record["throughput"].get("step_ms")
+def _summary(record: RunRecord) -> str:
+    """One line: the run, its status (or error) and its headline metrics."""
+    metrics = record.metrics
+    shown = [f"{k}={metrics[k]:.4g}" for k in SUMMARY_METRICS if k in metrics]
+    step_ms = record.throughput.get("step_ms")
     if step_ms is not None:
         shown.append(f"step_ms={step_ms:.3g}")
-    error = record["error"] or {}
-    status = (
-        "ok" if record["status"] == "ok" else f"FAILED {error.get('type')}: {error.get('message')}"
-    )
-    return (
-        f"{record['model']} {record['dataset']} seed {record['seed']}: {status} {' '.join(shown)}"
-    )
+    error = record.error or {}
+    failure = f"FAILED {error.get('type')}: {error.get('message')}"
+    status = "ok" if record.status == "ok" else failure
+    return f"{record.model} {record.dataset} seed {record.seed}: {status} {' '.join(shown)}"
 
 
 def cmd_run(args) -> int:
@@ -188,7 +188,7 @@ def cmd_run(args) -> int:
     print(_summary(record))
     if runner.is_writer():
         print(f"record: {write_record(record, out)}")
-    return 0 if record["status"] == "ok" else 1
+    return 0 if record.status == "ok" else 1
 
 
 def cmd_suite(args) -> int:

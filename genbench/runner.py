@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,13 +11,16 @@ import jax
 from flax import nnx
 
 from genbench import contract, registry
+from genbench.atomic import atomic_write
 from genbench.config import to_dict
 from genbench.data.view import data_view
 from genbench.errors import PluginError, UsageError
 from genbench.metrics.batching import test_examples
 from genbench.metrics.evaluate import evaluate, primary_eval_fn
+from genbench.metrics.hardware import peak_flops
 from genbench.metrics.throughput import fit_throughput
-from genbench.results.records import SCHEMA_VERSION, new_run_id, write_record
+from genbench.results.record import RunRecord
+from genbench.results.records import write_record
 from genbench.runtime import environment, is_writer
 from genbench.spec import RunSpec
 from genbench.train.checkpoint import Checkpointer
@@ -61,28 +63,19 @@ def resolved_config(config: dict, model) -> dict:
     return resolved
 
 
-def new_record(spec: RunSpec) -> dict:
-    """The identifying part of a record (status ok, empty results)."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_key": spec.run_key,
-        "run_id": new_run_id(),
-        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "status": "ok",
-        "error": None,
-        "model": spec.model,
-        "dataset": spec.dataset,
-        "dataset_version": spec.dataset_version,
-        "preset": spec.preset,
-        "seed": spec.seed,
-        "suite": spec.suite,
-        "config": to_dict(spec.config),
-        "estimators": {},
-        "env": environment(),
-        "metrics": {},
-        "throughput": {},
-        "history": [],
-    }
+def new_record(spec: RunSpec) -> RunRecord:
+    """The identifying part of a record (status ok, empty results, a fresh run id)."""
+    return RunRecord(
+        run_key=spec.run_key,
+        model=spec.model,
+        dataset=spec.dataset,
+        dataset_version=spec.dataset_version,
+        preset=spec.preset,
+        seed=spec.seed,
+        suite=spec.suite,
+        config=to_dict(spec.config),
+        env=environment(),
+    )
 
 
 def run(
@@ -90,7 +83,7 @@ def run(
     progress: Callable[[int], None] | None = None,
     devices: Sequence[jax.Device] | None = None,
     checkpoint_root: str | Path | None = None,
-) -> dict:
+) -> RunRecord:
     """Runs one spec and returns its result record (not yet written).
 
     With ``train.checkpoint_every > 0`` and a ``checkpoint_root``, the fit saves
@@ -113,9 +106,9 @@ def run(
         return failed_record(record, error)
     view = data_view(dataset, model.input_kind)
     check_fit_kind(model, cfg.train.fit, registry.describe(registry.get_model(spec.model), "model"))
-    record["config"] = resolved_config(record["config"], model)
+    record.config = resolved_config(record.config, model)
     mesh = data_mesh(devices)
-    record["env"]["device_count"] = mesh.size
+    record.env["device_count"] = mesh.size
     checkpointer = None
     if cfg.train.checkpoint_every and checkpoint_root is not None:
         checkpointer = Checkpointer(
@@ -136,17 +129,16 @@ def run(
     )
     try:
         outcome = fit_model(cfg.train.fit, job)
-        record["history"] = outcome.history
+        record.history = outcome.history
         if outcome.resumed_from is not None:
-            record["resumed_from_step"] = outcome.resumed_from
+            record.resumed_from_step = outcome.resumed_from
         if outcome.failure is not None:
-            record["status"] = "failed"
-            record["error"] = _non_finite_error(outcome.failure)
+            record.status = "failed"
+            record.error = _non_finite_error(outcome.failure)
             return record
-        metrics, estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
-        record["metrics"], record["estimators"] = metrics, estimators
+        record.metrics, record.estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
         tokens = dataset.event_shape[0] if dataset.kind == "sequence" else None
-        record["throughput"] = fit_throughput(
+        record.throughput = fit_throughput(
             model,
             outcome,
             len(dataset.train),
@@ -156,6 +148,8 @@ def run(
             primary_eval_fn(model, view),
             tokens,
         )
+        if record.throughput.get("peak_flops_per_s") is not None:
+            record.env["peak_flops_source"] = peak_flops()[1]  # the table, or the calibration
     except UsageError:
         raise
     except Exception as error:  # a failing run is recorded, and a suite goes on
@@ -163,7 +157,7 @@ def run(
     return record
 
 
-def failed_record(record: dict, error: Exception) -> dict:
+def failed_record(record: RunRecord, error: Exception) -> RunRecord:
     """``record`` marked failed with ``error`` (its type, first line and traceback).
 
     Args:
@@ -173,8 +167,8 @@ def failed_record(record: dict, error: Exception) -> dict:
     Returns:
       ``record``, with ``status: failed`` and ``error`` filled in.
     """
-    record["status"] = "failed"
-    record["error"] = {
+    record.status = "failed"
+    record.error = {
         "type": type(error).__name__,
         "message": str(error).splitlines()[0] if str(error) else "",
         "step": None,
@@ -234,10 +228,10 @@ def run_suite(
       out_dir: directory of records; ``table.md`` is written there too.
       resume: skip runs that already have an ok record.
       on_start: ``spec -> (token, progress)``; ``progress(steps_done)`` is passed to ``run``.
-      on_done: ``(token, record) -> None`` after each run.
+      on_done: ``(token, record) -> None`` after each run (a ``RunRecord``).
       published: the suite's published reference numbers, added to its table.
     """
-    from genbench.results import aggregate, format_table, write_text
+    from genbench.results import aggregate, format_table
     from genbench.results.table import published_rows
 
     todo = pending_runs(specs, out_dir, resume)
@@ -250,12 +244,12 @@ def run_suite(
             record = failed_record(new_record(spec), error)
         if is_writer():
             write_record(record, out_dir)
-        failed += record["status"] != "ok"
+        failed += record.status != "ok"
         if on_done:
             on_done(token, record)
     records = existing_records(out_dir)  # empty for an empty shard in an empty directory
     rows = aggregate(records) + published_rows(list(published))
     table = format_table(rows, "md") if records else ""
     if is_writer() and table:
-        write_text(Path(out_dir) / "table.md", table)
+        atomic_write(Path(out_dir) / "table.md", table)
     return SuiteResult(len(todo), len(specs) - len(todo), failed, table)

@@ -9,14 +9,19 @@ from genbench import contract
 
 PACKAGE = Path(__file__).resolve().parents[1] / "genbench"
 
+# Small leaf modules that any package but ``contract`` and ``inference`` may import.
+LEAVES = {"contract", "errors", "atomic", "cache", "stats"}
 # package -> the genbench packages it may import (besides itself).
 ALLOWED = {
     "contract": set(),
     "errors": set(),
+    "atomic": set(),
+    "cache": set(),
+    "stats": set(),
     "inference": set(),
-    "models": {"contract", "errors", "inference"},
-    "train": {"config", "contract", "errors"},
-    "results": {"errors"},
+    "models": LEAVES | {"inference"},
+    "train": LEAVES | {"config", "models"},
+    "results": LEAVES,
 }
 # Capability attribute names, models' and datasets' alike, that only contract.py may probe.
 CAPABILITY_NAMES = (

@@ -85,10 +85,10 @@ def test_model_contract(model, preset):
             continue
         record = run(spec, devices=jax.devices()[:1])
         validate_record(record)
-        assert record["status"] == "ok", record["error"]
+        assert record.status == "ok", record.error
         for name in ("nll", "elbo", "kl_to_source"):
-            if name in record["metrics"]:
-                assert name in record["estimators"]
-        timing = "step_ms" if record["config"]["train"]["fit"] == "gradient" else "fit_s"
-        assert record["throughput"][timing] > 0
+            if name in record.metrics:
+                assert name in record.estimators
+        timing = "step_ms" if record.config["train"]["fit"] == "gradient" else "fit_s"
+        assert record.throughput[timing] > 0
     assert seen >= 1, "no contract dataset fits this model"

@@ -116,11 +116,11 @@ def test_every_loss_trains_through_the_runner(loss):
     spec = resolve("gan", "ring8", "pacgan", {**SMALL, "model.loss": loss, "model.pack": 2})
     record = run(spec, devices=jax.devices()[:1])
     validate_record(record)
-    assert record["status"] == "ok", record["error"]
-    assert {"loss_generator", "loss_discriminator"} <= set(record["history"][-1])
-    metrics = record["metrics"]
+    assert record.status == "ok", record.error
+    assert {"loss_generator", "loss_discriminator"} <= set(record.history[-1])
+    metrics = record.metrics
     assert 0 <= metrics["modes_captured"] <= 8 and 0 <= metrics["high_quality_frac"] <= 1
-    assert record["throughput"]["mfu"] > 0 and record["throughput"]["flops_per_step"] > 0
+    assert record.throughput["mfu"] > 0 and record.throughput["flops_per_step"] > 0
 
 
 def test_conv_gan_on_digits_samples_images():
@@ -131,8 +131,8 @@ def test_conv_gan_on_digits_samples_images():
         {"train.steps": 20, "train.inner_steps": 10, "eval.timing_calls": 2},
     )
     record = run(spec, devices=jax.devices()[:1])
-    assert record["status"] == "ok", record["error"]
-    assert {"frechet_distance", "precision", "recall"} <= set(record["metrics"])
+    assert record.status == "ok", record.error
+    assert {"frechet_distance", "precision", "recall"} <= set(record.metrics)
 
 
 def test_diverging_gan_is_recorded_as_failed_and_the_suite_goes_on(tmp_path):

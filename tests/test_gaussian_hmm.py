@@ -30,16 +30,14 @@ def em_record():
 
 def test_em_recovers_the_gaussian_source(em_record):
     validate_record(em_record)
-    metrics = em_record["metrics"]
-    assert em_record["status"] == "ok", em_record["error"]
-    assert em_record["estimators"]["kl_rate_to_source"] == "exact"
+    metrics = em_record.metrics
+    assert em_record.status == "ok", em_record.error
+    assert em_record.estimators["kl_rate_to_source"] == "exact"
     # 100 sequences of 100 steps from a 3-state, 2-D source: estimation error ~ 1e-3.
     assert -3 * metrics["kl_rate_to_source_se"] < metrics["kl_rate_to_source"] < 0.01
     assert metrics["viterbi_accuracy"] > 0.9
     losses = [
-        h["loss"]
-        for h in em_record["history"]
-        if h["restart"] == em_record["history"][0]["restart"]
+        h["loss"] for h in em_record.history if h["restart"] == em_record.history[0]["restart"]
     ]
     assert all(b <= a + 1e-5 for a, b in zip(losses, losses[1:], strict=False))
 
@@ -54,8 +52,8 @@ def test_gradient_fit_matches_em(em_record):
         "train.lr": 0.05,
     }
     record = run(resolve("hmm", "hmm_gaussian", overrides=overrides), devices=jax.devices()[:1])
-    assert record["status"] == "ok", record["error"]
-    assert record["metrics"]["nll"] == pytest.approx(em_record["metrics"]["nll"], rel=0.01)
+    assert record.status == "ok", record.error
+    assert record.metrics["nll"] == pytest.approx(em_record.metrics["nll"], rel=0.01)
 
 
 def test_source_log_prob_is_the_forward_recursion_on_its_parameters():
@@ -96,8 +94,8 @@ def test_digits_read_as_rows_dequantised():
     overrides = {"eval.timing_calls": 3, "train.steps": 10, "train.restarts": 1}
     record = run(resolve("hmm", "digits", overrides=overrides), devices=jax.devices()[:1])
     validate_record(record)
-    assert record["status"] == "ok", record["error"]
-    metrics = record["metrics"]
+    assert record.status == "ok", record.error
+    metrics = record.metrics
     # nats per 8x8 image of grey levels: better than uniform (64 ln 17 = 181) after 10 EM steps.
     assert 0 < metrics["nll"] < 64 * np.log(17)
     assert "bits_per_dim" in metrics and "kl_rate_to_source" not in metrics

@@ -19,16 +19,16 @@ def em_record():
 def test_em_on_the_casino_reaches_the_source(em_record):
     record = em_record
     validate_record(record)
-    metrics = record["metrics"]
-    assert record["config"]["train"]["fit"] == "em"
-    assert record["config"]["train"]["restarts"] == 5
+    metrics = record.metrics
+    assert record.config["train"]["fit"] == "em"
+    assert record.config["train"]["restarts"] == 5
     # num_states=0 and emissions=auto are recorded as what they resolved to
-    assert record["config"]["model"] == {"num_states": 2, "emissions": "categorical"}
-    assert record["estimators"]["kl_rate_to_source"] == "exact"
+    assert record.config["model"] == {"num_states": 2, "emissions": "categorical"}
+    assert record.estimators["kl_rate_to_source"] == "exact"
     # 5 sequences of 5,000 rolls, best of 5 restarts (hmmlearn's EM: 0.0002 on this setup).
     assert -3 * metrics["kl_rate_to_source_se"] < metrics["kl_rate_to_source"] < 0.002
     assert metrics["viterbi_accuracy"] > 0.7
-    losses = [h["loss"] for h in record["history"]]
+    losses = [h["loss"] for h in record.history]
     assert all(b <= a + 1e-6 for a, b in zip(losses, losses[1:], strict=False))
 
 
@@ -46,6 +46,6 @@ def test_gradient_fit_matches_em_within_one_percent(em_record):
         },
     )
     record = run(spec, devices=jax.devices()[:1])
-    assert record["status"] == "ok", record["error"]
-    em, gradient = em_record["metrics"]["nll"], record["metrics"]["nll"]
+    assert record.status == "ok", record.error
+    em, gradient = em_record.metrics["nll"], record.metrics["nll"]
     assert gradient == pytest.approx(em, rel=0.01)

@@ -19,13 +19,13 @@ def exact_on_source():
 def test_closed_form_fit_is_close_to_its_source(exact_on_source):
     record = exact_on_source
     validate_record(record)
-    metrics = record["metrics"]
-    assert record["config"]["train"]["fit"] == "exact"
-    assert record["estimators"]["kl_to_source"] == "exact"
+    metrics = record.metrics
+    assert record.config["train"]["fit"] == "exact"
+    assert record.estimators["kl_to_source"] == "exact"
     # Estimation error alone is about (C - 1 + C D) / (2 N) = 0.0065 nats for N = 50,000.
     assert -3 * metrics["kl_to_source_se"] < metrics["kl_to_source"] < 0.02
     assert metrics["nll"] == pytest.approx(metrics["entropy_source"], abs=0.2)
-    assert record["throughput"]["fit_s"] > 0
+    assert record.throughput["fit_s"] > 0
 
 
 def test_gradient_fit_through_the_shared_step_approaches_the_closed_form(exact_on_source):
@@ -43,16 +43,16 @@ def test_gradient_fit_through_the_shared_step_approaches_the_closed_form(exact_o
     )
     record = run(spec, devices=jax.devices()[:1])
     validate_record(record)
-    assert record["status"] == "ok" and record["throughput"]["step_ms"] > 0
-    exact = exact_on_source["metrics"]["nll"]
-    assert record["metrics"]["nll"] == pytest.approx(exact, rel=0.01)
+    assert record.status == "ok" and record.throughput["step_ms"] > 0
+    exact = exact_on_source.metrics["nll"]
+    assert record.metrics["nll"] == pytest.approx(exact, rel=0.01)
 
 
 def test_digits_classification():
     spec = resolve("naive_bayes", "digits_binary", overrides={"eval.timing_calls": 3})
     record = run(spec, devices=jax.devices()[:1])
-    assert record["metrics"]["accuracy"] > 0.8
-    assert record["estimators"]["nll"] == "exact"
+    assert record.metrics["accuracy"] > 0.8
+    assert record.estimators["nll"] == "exact"
 
 
 @pytest.mark.parametrize(("preset", "least"), [("categorical", 0.85), ("gaussian", 0.85)])
@@ -60,6 +60,6 @@ def test_grey_digits_with_categorical_and_gaussian_features(preset, least):
     spec = resolve("naive_bayes", "digits", preset, {"eval.timing_calls": 3})
     record = run(spec, devices=jax.devices()[:1])
     validate_record(record)
-    assert record["metrics"]["accuracy"] > least
+    assert record.metrics["accuracy"] > least
     # Both are likelihoods of the discrete grey levels (the Gaussian one via dequantisation).
-    assert 50 < record["metrics"]["nll"] < 200
+    assert 50 < record.metrics["nll"] < 200

@@ -336,7 +336,7 @@ def test_record_names_the_plugins_and_old_records_stay_valid(plugins, tmp_path):
 
     install_good(plugins, "1.0")
     spec = resolve("tiny_good", "ring8", overrides={"train.steps": 4, "train.inner_steps": 2})
-    record = run(spec)
+    record = run(spec).to_dict()
     assert record["status"] == "ok", record["error"]
     assert record["env"]["plugins"] == [{"distribution": "tiny-plugin", "version": "1.0"}]
     validate_record(json.loads(json.dumps(record)))

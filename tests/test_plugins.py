@@ -70,11 +70,11 @@ def test_worked_example_trains_and_is_measured(plugin):
     )
     record = run(spec)
     validate_record(record)
-    metrics = record["metrics"]
-    assert record["status"] == "ok"
-    assert record["env"]["plugins"] == [{"distribution": "toy-plugin", "version": "0.1"}]
-    assert record["estimators"]["nll"] == "exact"
-    assert record["estimators"]["kl_to_source"] == "exact"
+    metrics = record.metrics
+    assert record.status == "ok"
+    assert record.env["plugins"] == [{"distribution": "toy-plugin", "version": "0.1"}]
+    assert record.estimators["nll"] == "exact"
+    assert record.estimators["kl_to_source"] == "exact"
     # Source N(2, 0.25 I) in 3-D: entropy 3 * (0.5 log(2 pi e) + log 0.5).
     assert metrics["entropy_source"] == pytest.approx(3 * (1.4189385 - 0.6931472), rel=1e-6)
     assert -3 * metrics["kl_to_source_se"] < metrics["kl_to_source"] < 0.05

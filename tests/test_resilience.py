@@ -208,6 +208,6 @@ def test_an_exception_inside_a_run_is_recorded(monkeypatch):
     spec = resolve("vae", "ring8", overrides={"train.steps": 10, "train.inner_steps": 5})
     record = runner.run(spec, devices=jax.devices()[:1])
     validate_record(record)
-    assert record["status"] == "failed"
-    assert record["error"]["type"] == "RuntimeError"
-    assert record["error"]["message"] == "evaluation exploded"
+    assert record.status == "failed"
+    assert record.error["type"] == "RuntimeError"
+    assert record.error["message"] == "evaluation exploded"

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from record_factory import make_record, strict_json
 
 from genbench.errors import UsageError
 from genbench.results import (
@@ -27,59 +28,8 @@ from genbench.results import (
     validate_record,
     write_record,
 )
-
-
-def make_record(seed=0, nll=1.0, backend="cpu", lr=1e-3, status="ok", **overrides):
-    """A valid, complete record; keyword overrides replace top-level fields."""
-    config = {
-        "model": {"latent_dim": 2},
-        "data": {},
-        "eval": {"nll_k": 10},
-        "train": {"steps": 10, "batch_size": 4, "inner_steps": 1, "fit": "gradient", "lr": lr},
-    }
-    failed = {"type": "NonFiniteError", "message": "nan", "step": 3, "group": "params"}
-    record = {
-        "schema_version": 1,
-        "run_key": run_key("vae", "ring8", "1", config, seed),
-        "run_id": new_run_id(),
-        "created_at": "2026-11-24T00:00:00+00:00",
-        "status": status,
-        "error": None if status == "ok" else failed,
-        "model": "vae",
-        "dataset": "ring8",
-        "dataset_version": "1",
-        "preset": None,
-        "seed": seed,
-        "suite": None,
-        "config": config,
-        "estimators": {"nll": "iwae_k10", "elbo": "elbo"},
-        "env": {
-            "backend": backend,
-            "device_kind": "cpu",
-            "device_count": 1,
-            "process_count": 1,
-            "python": "3.11",
-            "jax": "0",
-            "jaxlib": "0",
-            "flax": "0",
-            "optax": "0",
-            "genbench": "0",
-            "git_revision": None,
-        },
-        "metrics": {"nll": nll, "nll_se": 0.1, "elbo": -nll - 0.5} if status == "ok" else {},
-        "throughput": {"step_ms": 2.0 if backend == "cpu" else 0.5},
-        "history": [{"step": 10, "loss": 1.0, "time": 0.1}],
-    }
-    record.update(overrides)
-    return record
-
-
-def _strict_json(text):
-    def refuse(name):
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
-
+from genbench.results.compare import agreement_cell, metrics_agree
+from genbench.results.table import Stat
 
 # --- records -------------------------------------------------------------------------------
 
@@ -89,7 +39,7 @@ def test_write_is_atomic_valid_and_never_overwrites(tmp_path):
     path = write_record(record, tmp_path / "out")
     assert [p.name for p in path.parent.iterdir()] == [path.name]
     assert path.name == f"vae__ring8__s0__{record['run_id']}.json"
-    loaded = _strict_json(path.read_text())
+    loaded = strict_json(path.read_text())
     validate_record(loaded)
     assert loaded == record
     with pytest.raises(FileExistsError):
@@ -110,7 +60,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
 def test_non_finite_numbers_are_written_as_null(tmp_path):
     record = make_record(status="failed", history=[{"step": 3, "loss": math.nan, "time": 0.1}])
     record["throughput"] = {"step_ms": math.inf}
-    loaded = _strict_json(write_record(record, tmp_path).read_text())
+    loaded = strict_json(write_record(record, tmp_path).read_text())
     assert loaded["history"][0]["loss"] is None and loaded["throughput"]["step_ms"] is None
     validate_record(loaded)
 
@@ -170,7 +120,14 @@ def test_reader_refuses_truncated_and_non_records(tmp_path):
     with pytest.raises(UsageError, match="schema_version 99"):
         read_records([tmp_path])
     (tmp_path / "broken.json").write_text(json.dumps({**make_record(), "metrics": {"nll": "x"}}))
-    with pytest.raises(UsageError, match="metrics/nll"):
+    with pytest.raises(UsageError, match=r"not a valid record: field 'metrics/nll': 'x' is not"):
+        read_records([tmp_path])
+    (tmp_path / "broken.json").write_text(json.dumps({**make_record(), "extra": 1}))
+    with pytest.raises(UsageError, match=r"not a valid record: .*'extra' was unexpected"):
+        read_records([tmp_path])
+    env = {k: v for k, v in make_record()["env"].items() if k != "backend"}
+    (tmp_path / "broken.json").write_text(json.dumps(make_record(env=env)))
+    with pytest.raises(UsageError, match=r"not a valid record: field 'env/backend' is missing$"):
         read_records([tmp_path])
 
 
@@ -316,6 +273,7 @@ def test_compare_lines_up_backends_with_ratios():
     assert row.ratio("step_ms") == pytest.approx(0.25)
     text = format_compare([row], "md", "cpu", "gpu")
     assert "A = cpu, B = gpu" in text and "| step_ms A | step_ms B | step_ms B/A |" in text
+    assert "| metrics agree |" in text and "| all " in text
     assert "| 2 | 0.5 | 0.25 |" in text
     latex = format_compare([row], "latex", "cpu", "gpu")
     assert "step\\_ms B/A" in latex and "& 2 & 0.5 & 0.25 \\\\" in latex
@@ -328,8 +286,8 @@ def test_compare_lists_one_sided_groups_with_missing_values():
     assert all(r.ratio("step_ms") is None for r in rows)
     assert sorted(r.variant for r in rows) == ["default train.lr=0.001", "default train.lr=0.5"]
     text = format_compare(rows, "md")
-    assert "| default train.lr=0.001 | 1 | – | – | -1.5 | – | – | 2 | – | – |" in text
-    assert "| default train.lr=0.5 | – | 1 | – | – | -1.5 | – | – | 2 | – |" in text
+    assert "| default train.lr=0.001 | – | 1 | – | – | -1.5 | – | – | 2 | – | – |" in text
+    assert "| default train.lr=0.5 | – | – | 1 | – | – | -1.5 | – | – | 2 | – |" in text
     table = list(csv.DictReader(io.StringIO(format_compare(rows, "csv"))))
     assert {t["step_ms B/A"] for t in table} == {""}
 
@@ -342,7 +300,7 @@ def test_compare_csv_survives_commas_and_pairs_backends_on_one_side():
     rows = compare(a, b, metrics=["step_ms"])
     assert [(r.a.backend, r.b and r.b.backend) for r in rows] == [("cpu", None), ("gpu", "gpu")]
     table = list(csv.DictReader(io.StringIO(format_compare(rows, "csv"))))
-    assert list(table[0])[:4] == ["model", "dataset", "variant", "step_ms A"]
+    assert list(table[0])[:5] == ["model", "dataset", "variant", "metrics agree", "step_ms A"]
     assert float(table[1]["step_ms B/A"]) == pytest.approx(0.5)
     with pytest.raises(UsageError, match="allowed: csv, latex, md"):
         format_compare(rows, "html")
@@ -388,3 +346,29 @@ def test_bad_published_entries_are_refused(tmp_path, entry, fragment):
     )
     with pytest.raises(UsageError, match=fragment):
         load_published(str(path))
+
+
+def test_compare_says_which_metrics_agree_between_backends():
+    cpu = [make_record(seed=s, nll=1.0 + 0.1 * s) for s in range(4)]
+    same = [make_record(seed=s, nll=1.003 + 0.1 * s, backend="gpu") for s in range(4)]
+    (row,) = compare(cpu, same)
+    total, differ = row.disagreeing()
+    assert total >= 2 and differ == []  # step_ms differs 4x but is throughput, not a metric
+    assert agreement_cell(row) == f"all {total}"
+    shifted = [make_record(seed=s, nll=2.0 + 0.1 * s, backend="gpu") for s in range(4)]
+    (row,) = compare(cpu, shifted)
+    assert "nll [iwae_k10]" in row.disagreeing()[1]
+    assert "differ: " in agreement_cell(row) and "nll [iwae_k10]" in agreement_cell(row)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "agree"),
+    [
+        (Stat(100.0, 0.0, 1), Stat(101.9, 0.0, 1), True),  # within 2 %
+        (Stat(100.0, 0.0, 1), Stat(103.0, 0.0, 1), False),
+        (Stat(1.0, 0.2, 4), Stat(1.5, 0.2, 4), True),  # 0.5 < 3 * hypot(0.1, 0.1)
+        (Stat(1.0, 0.02, 4), Stat(1.5, 0.02, 4), False),
+    ],
+)
+def test_metrics_agree_within_two_percent_or_three_standard_errors(a, b, agree):
+    assert metrics_agree(a, b) is agree

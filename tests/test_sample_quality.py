@@ -22,7 +22,7 @@ from genbench.metrics import features as features_module
 from genbench.metrics.features import feature_extractor
 from genbench.metrics.frechet import frechet_distance, gaussian_frechet_distance
 from genbench.metrics.modes import MODE_SAMPLES, mixture_mode_metrics, mode_metrics
-from genbench.metrics.precision_recall import knn_radii, precision_recall
+from genbench.metrics.precision_recall import knn_radii, manifold_coverage, precision_recall
 from genbench.metrics.sample_quality import sample_quality_metrics, to_data_space
 from genbench.runner import build
 from genbench.spec import resolve
@@ -132,7 +132,20 @@ def test_frechet_distance_equals_the_closed_form_for_known_gaussians():
 
 def test_knn_radius_is_the_kth_neighbour_without_the_point_itself():
     points = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]])
-    np.testing.assert_allclose(knn_radii(points, 3), np.array([6.0, 5.0, 3.0, 5.0, 9.0]) ** 2)
+    np.testing.assert_allclose(knn_radii(points, 3), [6.0, 5.0, 3.0, 5.0, 9.0])
+
+
+def test_manifold_coverage_matches_a_brute_force_count():
+    rng = np.random.default_rng(3)
+    support = np.concatenate([rng.normal(size=(150, 5)), 8 + 0.1 * rng.normal(size=(50, 5))])
+    queries = np.concatenate([rng.normal(size=(300, 5)) * 1.5, [[8.0] * 5, [30.0] * 5]])
+    distances = np.linalg.norm(support[:, None] - support[None], axis=-1)
+    radii = np.sort(distances, axis=1)[:, 3]  # column 0 is the point itself
+    to_queries = np.linalg.norm(queries[:, None] - support[None], axis=-1)
+    expected = np.mean(np.any(to_queries <= radii[None], axis=1))
+    np.testing.assert_allclose(knn_radii(support), radii, rtol=1e-12)
+    assert manifold_coverage(queries, support) == expected
+    assert 0.2 < expected < 0.98  # neither all nor none: the count is discriminating
 
 
 def test_precision_and_recall_of_identical_and_disjoint_sets():
@@ -164,6 +177,8 @@ def test_fd_and_precision_recall_separate_real_digits_from_shuffled_ones(cache, 
 def test_classifier_cache_is_hit_and_a_corrupted_file_is_rebuilt(cache, digits, monkeypatch):
     first = feature_extractor(digits)
     assert first.path.parent == cache / "features" and first.path.exists()
+    with np.load(first.path, allow_pickle=False) as stored:  # plain arrays, no pickles
+        assert {"param/head/kernel", "shift", "scale", "version"} <= set(stored.files)
 
     def no_training(*args, **kwargs):
         raise AssertionError("retrained although the cache holds the classifier")
@@ -179,7 +194,7 @@ def test_classifier_cache_is_hit_and_a_corrupted_file_is_rebuilt(cache, digits, 
     assert not rebuilt.from_cache
     np.testing.assert_array_equal(rebuilt(digits.test), first(digits.test))  # deterministic
     assert feature_extractor(digits).from_cache
-    assert not list(first.path.parent.glob("*.tmp"))
+    assert not list(first.path.parent.glob(".tmp-*"))
 
 
 # --- the metric group end to end ----------------------------------------------------------------

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from genbench.errors import UsageError
+from genbench.stats import mean_and_se
 
 Kind = Literal["continuous", "binary", "discrete", "categorical", "sequence"]
 
@@ -175,7 +175,7 @@ class Source(Dataset, abc.ABC):
     def entropy(self, rng: jax.Array, n: int = 100_000) -> Estimate:
         """Differential (or discrete) entropy in nats; Monte Carlo unless overridden."""
         log_p = jax.jit(self.log_prob)(self.sample(rng, n))
-        return Estimate(float(-jnp.mean(log_p)), float(jnp.std(log_p) / np.sqrt(n)))
+        return Estimate(*mean_and_se(-np.asarray(log_p)))
 
 
 def fixed_splits(source: Source, seed: int, n_train: int, n_test: int) -> tuple[np.ndarray, ...]:

@@ -41,9 +41,10 @@ import warnings
 
 import numpy as np
 
+from genbench.atomic import atomic_write
+from genbench.cache import cache_dir
 from genbench.data.base import Dataset
 from genbench.data.configs import ChoralesConfig
-from genbench.data.download import atomic_write_bytes, cache_dir
 from genbench.data.text import cut_windows
 from genbench.errors import UsageError
 
@@ -123,7 +124,7 @@ def load_pieces(max_pieces: int = 0) -> list[list[list[float]]]:
             changed = True
     if changed:
         payload = {"format": CACHE_FORMAT, "names": names, "pieces": pieces}
-        atomic_write_bytes(path, json.dumps(payload).encode("utf-8"))
+        atomic_write(path, json.dumps(payload), make_parents=True)
     return [pieces[name] for name in selected if pieces[name]]
 
 

@@ -1,26 +1,26 @@
 """Files that are downloaded once into a cache: canonical URL, SHA-256 check, offline error.
 
-The cache directory is ``$GENBENCH_CACHE`` or ``~/.cache/genbench``. A file is
-looked up there by name; if absent it is downloaded to a temporary file in
-the same directory, checked against its SHA-256, then renamed into place
-(atomic, so an interrupted download never leaves a bad file under the final
-name). Without network the error is one line that says where to put the file.
-This module imports neither jax nor numpy.
+The cache directory is ``genbench.cache.cache_dir()`` (``$GENBENCH_CACHE`` or
+``~/.cache/genbench``). A file is looked up there by name; if absent it is
+downloaded, checked against its SHA-256, then written with
+``genbench.atomic.atomic_write`` (temp file + rename, so an interrupted
+download never leaves a bad file under the final name). Without network the
+error is one line that says where to put the file. This module imports
+neither jax nor numpy.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from genbench.atomic import atomic_write
+from genbench.cache import CACHE_ENV, cache_dir
 from genbench.data.checks import sha256_of
 from genbench.errors import UsageError
 
-CACHE_ENV = "GENBENCH_CACHE"
 TIMEOUT_S = 60
 
 
@@ -39,25 +39,6 @@ class Remote:
     url: str
     filename: str
     sha256: str = ""
-
-
-def cache_dir() -> Path:
-    """``$GENBENCH_CACHE`` or ``~/.cache/genbench`` (not created here)."""
-    root = os.environ.get(CACHE_ENV)
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "genbench"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def fetch(remote: Remote) -> Path:
@@ -88,7 +69,7 @@ def fetch(remote: Remote) -> Path:
             f"the download of {remote.name} from {remote.url} has SHA-256 {digest}, expected "
             f"{remote.sha256}; nothing was written to {target}"
         )
-    atomic_write_bytes(target, data)
+    atomic_write(target, data, make_parents=True)
     return target
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from genbench.data.base import Estimate, Source
 from genbench.data.configs import CasinoConfig, GaussianHMMConfig, RandomHMMConfig
 from genbench.inference import hmm
+from genbench.stats import mean_and_se
 
 CASINO = (
     np.array([0.5, 0.5]),
@@ -73,7 +74,7 @@ class HMMSource(Source):
         """
         x = self.sample(rng, n, num_steps)
         per_step = np.asarray(jax.jit(self.log_prob)(x), np.float64) / num_steps
-        return Estimate(float(-per_step.mean()), float(per_step.std(ddof=1) / np.sqrt(n)))
+        return Estimate(*mean_and_se(-per_step))
 
 
 class CategoricalHMMSource(HMMSource):

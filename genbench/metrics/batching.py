@@ -45,13 +45,6 @@ class ModelFunction:
         return jax.tree.map(lambda *parts: np.concatenate(parts)[:n], *outputs)
 
 
-def mean_and_se(values: np.ndarray) -> tuple[float, float]:
-    """Mean and its standard error across independent examples."""
-    values = np.asarray(values, np.float64)
-    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-    return float(values.mean()), float(se)
-
-
 def test_examples(dataset, eval_cfg) -> np.ndarray:
     """The test split, capped at ``eval.max_examples`` when that is set."""
     test = dataset.test

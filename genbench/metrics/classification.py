@@ -8,6 +8,7 @@ import numpy as np
 
 from genbench import contract
 from genbench.metrics.batching import ModelFunction, test_examples
+from genbench.stats import mean_and_se
 
 
 def classification_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
@@ -26,6 +27,5 @@ def classification_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
         return jnp.argmax(m.log_joint(view.transform(x.reshape(x.shape[0], -1), r)), axis=-1)
 
     predicted = ModelFunction(model, predict, eval_cfg.batch_size).map(data, rng)
-    correct = (predicted == labels).astype(np.float64)
-    se = correct.std(ddof=1) / np.sqrt(len(correct)) if len(correct) > 1 else 0.0
-    return {"accuracy": float(correct.mean()), "accuracy_se": float(se)}, {}
+    accuracy, se = mean_and_se(predicted == labels)
+    return {"accuracy": accuracy, "accuracy_se": se}, {}

@@ -6,7 +6,8 @@ import jax
 import numpy as np
 
 from genbench import contract
-from genbench.metrics.batching import ModelFunction, mean_and_se
+from genbench.metrics.batching import ModelFunction
+from genbench.stats import mean_and_se
 
 
 def source_metrics(model, source, view, eval_cfg, rng: jax.Array):

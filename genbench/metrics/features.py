@@ -2,26 +2,27 @@
 
 Fréchet distance and precision/recall compare feature statistics, so the
 features must be the same for every model and run. genbench trains a small
-ReLU MLP classifier D -> 128 -> 64 -> C on a labelled dataset's training
-split, deterministically (fixed seed; AdamW for a fixed number of full-batch
-steps, or random batches of 2048 on larger splits; one compiled program: a
-few seconds on CPU), and uses its penultimate layer (64 ReLU units) as the
-feature map, as FID uses Inception-v3's pool features on images.
+ReLU classifier D -> 128 -> 64 -> C (``FeatureClassifier``, built from
+``genbench.models.nets.MLP``) on a labelled dataset's standardised training
+split with the shared training step (``genbench.train.fit``): AdamW for
+``STEPS`` steps of ``BATCH`` examples (the whole split when it is smaller, as
+for digits), all in one compiled call on one local device, from a fixed seed,
+so it is deterministic. Its penultimate layer (64 ReLU units) is the feature
+map, as FID uses Inception-v3's pool features on images.
 
-The parameters are cached on disk, keyed by the dataset name, the classifier
-seed and a SHA-256 of the training data, labels and classifier
-hyper-parameters, under ``$GENBENCH_CACHE/features/`` (default
-``~/.cache/genbench/features/``). The file is written atomically (temp file +
-rename), and an unreadable or inconsistent file is rebuilt.
+The parameters are cached on disk as an ``.npz`` (no pickles), keyed by the
+dataset name, the classifier seed and a SHA-256 of the training data, labels
+and classifier hyper-parameters, under ``genbench.cache.cache_dir("features")``.
+The file is written atomically (``genbench.atomic``), and an unreadable or
+inconsistent file is rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,23 +30,76 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 
 from genbench import contract
+from genbench.atomic import atomic_write
+from genbench.cache import cache_dir
+from genbench.config import TrainConfig
+from genbench.data.base import Dataset
+from genbench.models.nets import MLP, training_flops
+from genbench.train.fit import fit
+from genbench.train.mesh import data_mesh
 
-FORMAT_VERSION = 1  # bump when training or the file layout changes (a new cache key)
+# v2: trained by the shared step (v1: a hand-rolled loop and He-uniform initialisation).
+FORMAT_VERSION = 2  # bump when training or the file layout changes (a new cache key)
 HIDDEN = (128, 64)  # hidden widths; the last one is the feature dimension
-STEPS = 500  # Adam steps
-BATCH = 2048  # examples per step: the full split when it is smaller (digits), else drawn at random
-LR = 3e-3  # Adam learning rate
+STEPS = 500  # AdamW steps
+BATCH = 2048  # examples per step: the full split when it is smaller (digits)
+LR = 3e-3  # AdamW learning rate
 WEIGHT_DECAY = 1e-4  # decoupled weight decay on the weight matrices
 CLASSIFIER_SEED = 0  # the suite's fixed classifier seed (not the run seed)
+_PARAM = "param/"  # prefix of the parameter arrays in the cache file
 
 
-def cache_dir() -> Path:
-    """``$GENBENCH_CACHE/features``, or ``~/.cache/genbench/features`` when that is unset."""
-    root = os.environ.get("GENBENCH_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "genbench"
-    return base / "features"
+class FeatureClassifier(nnx.Module):
+    """A ReLU MLP classifier whose last hidden layer is the feature map.
+
+    Trained by the shared step on ``(x, labels)`` batches (``uses_labels``) with
+    softmax cross-entropy.
+
+    Args:
+      dim: input size D (flat, standardised examples).
+      num_classes: C.
+      rngs: initialisation PRNGs.
+    """
+
+    uses_labels = True
+    input_kind = "continuous"
+
+    def __init__(self, dim: int, num_classes: int, *, rngs: nnx.Rngs):
+        self.body = MLP((dim, *HIDDEN), "relu", rngs=rngs)
+        self.head = nnx.Linear(HIDDEN[-1], num_classes, rngs=rngs)
+        self.num_classes = num_classes
+
+    def features(self, x: jax.Array) -> jax.Array:
+        """The penultimate layer ``[N, HIDDEN[-1]]`` of inputs ``[N, D]``."""
+        return jax.nn.relu(self.body(x))
+
+    def logits(self, x: jax.Array) -> jax.Array:
+        """Class logits ``[N, C]``."""
+        return self.head(self.features(x))
+
+    def loss(self, batch, rng: jax.Array):
+        """Mean softmax cross-entropy of a ``(x, labels)`` batch, for the shared step."""
+        del rng
+        x, labels = batch
+        loss = optax.softmax_cross_entropy_with_integer_labels(self.logits(x), labels).mean()
+        return {"params": loss}, {}
+
+    def flops_per_example(self) -> int:
+        """Training FLOPs of one example (forward and backward)."""
+        return training_flops(self.body.macs() + HIDDEN[-1] * self.num_classes)
+
+
+@nnx.jit
+def _features(model: FeatureClassifier, x: jax.Array) -> jax.Array:
+    return model.features(x)
+
+
+@nnx.jit
+def _predict(model: FeatureClassifier, x: jax.Array) -> jax.Array:
+    return jnp.argmax(model.logits(x), axis=-1)
 
 
 @dataclass
@@ -53,81 +107,87 @@ class FeatureExtractor:
     """The penultimate layer of a trained classifier, as a map from data-space examples.
 
     Attributes:
-      params: ``{"w0", "b0", "w1", "b1", "w2", "b2"}`` float32 arrays.
+      model: the trained ``FeatureClassifier``.
       shift, scale: input standardisation, x -> (x - shift) / scale.
       train_accuracy: the classifier's accuracy on its training split.
       path: the cache file.
       from_cache: whether the parameters were read from the cache (not trained now).
     """
 
-    params: dict[str, np.ndarray]
+    model: FeatureClassifier
     shift: np.ndarray
     scale: float
     train_accuracy: float
     path: Path
     from_cache: bool
 
+    def _standardise(self, x: np.ndarray) -> jax.Array:
+        return jnp.asarray(
+            (np.asarray(x, np.float32).reshape(len(x), -1) - self.shift) / self.scale
+        )
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Features ``[N, 64]`` of flat data-space examples ``x`` ``[N, D]``."""
-        x = (np.asarray(x, np.float32).reshape(len(x), -1) - self.shift) / self.scale
-        return np.asarray(_features(self.params, jnp.asarray(x)))
+        return np.asarray(_features(self.model, self._standardise(x)))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted classes ``[N]`` of data-space examples."""
-        x = (np.asarray(x, np.float32).reshape(len(x), -1) - self.shift) / self.scale
-        return np.asarray(jnp.argmax(_logits(self.params, jnp.asarray(x)), axis=-1))
+        return np.asarray(_predict(self.model, self._standardise(x)))
 
 
-def _features(params, x):
-    h = jax.nn.relu(x @ params["w0"] + params["b0"])
-    return jax.nn.relu(h @ params["w1"] + params["b1"])
+def _named_params(state: nnx.State) -> dict[str, nnx.Variable]:
+    """The parameters of ``state`` by name, ``param/<path>`` (e.g. ``param/head/kernel``)."""
+    return {_PARAM + "/".join(map(str, p)): v for p, v in nnx.to_flat_state(state)}
 
 
-def _logits(params, x):
-    return _features(params, x) @ params["w2"] + params["b2"]
+def _flat_params(model: FeatureClassifier) -> dict[str, np.ndarray]:
+    """The parameters as named host arrays (the cache file's layout)."""
+    named = _named_params(nnx.state(model, nnx.Param))
+    return {name: np.asarray(v.get_value()) for name, v in named.items()}
 
 
-_features = jax.jit(_features)
-
-
-def _init(key, sizes):
-    params = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        key, sub = jax.random.split(key)
-        bound = np.sqrt(6.0 / fan_in)  # He-uniform
-        params[f"w{i}"] = jax.random.uniform(sub, (fan_in, fan_out), jnp.float32, -bound, bound)
-        params[f"b{i}"] = jnp.zeros((fan_out,), jnp.float32)
-    return params
+def _with_params(dim: int, num_classes: int, arrays: dict[str, np.ndarray]) -> FeatureClassifier:
+    """A classifier holding the named parameter arrays of ``arrays``."""
+    model = FeatureClassifier(dim, num_classes, rngs=nnx.Rngs(0))
+    state = nnx.state(model, nnx.Param)
+    for name, variable in _named_params(state).items():
+        variable.set_value(jnp.asarray(arrays[name]))
+    nnx.update(model, state)
+    return model
 
 
 def _train(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int) -> dict[str, np.ndarray]:
-    """AdamW on softmax cross-entropy, full-batch up to ``BATCH``; one compiled ``fori_loop``."""
-    sizes = (x.shape[1], *HIDDEN, num_classes)
-    key, init_key = jax.random.split(jax.random.key(seed))
-    params = _init(init_key, sizes)
-    mask = {k: k.startswith("w") for k in params}
-    opt = optax.adamw(LR, weight_decay=WEIGHT_DECAY, mask=mask)
+    """Trains a ``FeatureClassifier`` on standardised ``x`` with the shared step.
 
-    def loss(p, xs, ys):
-        return optax.softmax_cross_entropy_with_integer_labels(_logits(p, xs), ys).mean()
+    Args:
+      x: ``[N, D]`` float32 standardised training examples.
+      y: ``[N]`` integer labels.
+      num_classes: C.
+      seed: initialisation and data-order seed.
 
-    @jax.jit
-    def run(params, xs, ys):
-        def step(i, carry):
-            p, state = carry
-            if len(x) <= BATCH:
-                bx, by = xs, ys
-            else:
-                idx = jax.random.randint(jax.random.fold_in(key, i), (BATCH,), 0, len(x))
-                bx, by = xs[idx], ys[idx]
-            grads = jax.grad(loss)(p, bx, by)
-            updates, state = opt.update(grads, state, p)
-            return optax.apply_updates(p, updates), state
+    Returns:
+      The trained parameters (``_flat_params``).
 
-        return jax.lax.fori_loop(0, STEPS, step, (params, opt.init(params)))[0]
-
-    out = run(params, jnp.asarray(x), jnp.asarray(y, jnp.int32))
-    return {k: np.asarray(v) for k, v in out.items()}
+    Raises:
+      RuntimeError: the loss or a gradient became non-finite.
+    """
+    model = FeatureClassifier(x.shape[1], num_classes, rngs=nnx.Rngs(seed))
+    labels = np.asarray(y, np.int32)
+    data = Dataset("feature-classifier", x, x[:1], "continuous", 0, labels, labels[:1], num_classes)
+    train = TrainConfig(
+        steps=STEPS,
+        batch_size=min(len(x), BATCH),
+        inner_steps=STEPS,  # one compiled call
+        optimizer="adamw",
+        lr=LR,
+        weight_decay=WEIGHT_DECAY,
+    )
+    # One local device: the same program, and so the same features, however a run is sharded.
+    mesh = data_mesh(jax.local_devices()[:1])
+    result = fit(model, data, lambda batch, rng: batch, train, seed, mesh)
+    if result.failure is not None:
+        raise RuntimeError(f"the feature classifier diverged: {result.failure}")
+    return _flat_params(model)
 
 
 def _cache_key(name: str, x: np.ndarray, y: np.ndarray, num_classes: int, seed: int) -> str:
@@ -142,6 +202,14 @@ def _cache_key(name: str, x: np.ndarray, y: np.ndarray, num_classes: int, seed: 
     return f"{safe}-seed{seed}-{digest.hexdigest()[:20]}.npz"
 
 
+def _expected_shapes(dim: int, num_classes: int) -> dict[str, tuple[int, ...]]:
+    """The shape of every array of a cache entry."""
+    model = nnx.eval_shape(lambda: FeatureClassifier(dim, num_classes, rngs=nnx.Rngs(0)))
+    named = _named_params(nnx.state(model, nnx.Param))
+    shapes = {name: v.get_value().shape for name, v in named.items()}
+    return shapes | {"shift": (dim,), "scale": (), "train_accuracy": (), "version": ()}
+
+
 def _load(path: Path, dim: int, num_classes: int):
     """The cached entry at ``path``, or None when it is missing, unreadable or inconsistent."""
     try:
@@ -149,10 +217,7 @@ def _load(path: Path, dim: int, num_classes: int):
             arrays = {k: np.asarray(f[k]) for k in f.files}
     except Exception:  # noqa: BLE001 - any unreadable file is rebuilt
         return None
-    sizes = (dim, *HIDDEN, num_classes)
-    expected = {f"w{i}": (a, b) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))}
-    expected |= {f"b{i}": (b,) for i, b in enumerate(sizes[1:])}
-    expected |= {"shift": (dim,), "scale": (), "train_accuracy": (), "version": ()}
+    expected = _expected_shapes(dim, num_classes)
     if set(arrays) != set(expected) or any(arrays[k].shape != s for k, s in expected.items()):
         return None
     if int(arrays["version"]) != FORMAT_VERSION:
@@ -163,18 +228,10 @@ def _load(path: Path, dim: int, num_classes: int):
 
 
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Writes ``arrays`` to ``path`` atomically (temp file in the same directory + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Writes ``arrays`` to ``path`` as an ``.npz``, atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(path, buffer.getvalue(), make_parents=True)
 
 
 def feature_extractor(dataset, seed: int = CLASSIFIER_SEED) -> FeatureExtractor:
@@ -195,21 +252,22 @@ def feature_extractor(dataset, seed: int = CLASSIFIER_SEED) -> FeatureExtractor:
     x = np.asarray(dataset.train, np.float32).reshape(len(dataset.train), -1)
     y = np.asarray(dataset.train_labels)
     num_classes = int(dataset.num_classes)
-    path = cache_dir() / _cache_key(dataset.name, x, y, num_classes, seed)
+    path = cache_dir("features") / _cache_key(dataset.name, x, y, num_classes, seed)
     arrays = _load(path, x.shape[1], num_classes)
     from_cache = arrays is not None
     if arrays is None:
         shift = x.mean(axis=0)
         scale = float(np.std(x - shift)) or 1.0
-        params = _train((x - shift) / scale, y, num_classes, seed)
-        arrays = dict(params, shift=shift, scale=np.float32(scale))
+        standardised = ((x - shift) / scale).astype(np.float32)
+        arrays = _train(standardised, y, num_classes, seed)
+        model = _with_params(x.shape[1], num_classes, arrays)
+        predicted = np.asarray(_predict(model, jnp.asarray(standardised)))
+        arrays |= {"shift": shift, "scale": np.float32(scale)}
         arrays["version"] = np.int64(FORMAT_VERSION)
-        logits = _logits(params, jnp.asarray((x - shift) / scale))
-        arrays["train_accuracy"] = np.float64(np.mean(np.asarray(jnp.argmax(logits, -1)) == y))
+        arrays["train_accuracy"] = np.float64(np.mean(predicted == y))
         _save(path, arrays)
-    params = {k: jnp.asarray(v) for k, v in arrays.items() if k[0] in "wb"}
     return FeatureExtractor(
-        params,
+        _with_params(x.shape[1], num_classes, arrays),
         np.asarray(arrays["shift"], np.float32),
         float(arrays["scale"]),
         float(arrays["train_accuracy"]),

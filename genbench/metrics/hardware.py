@@ -13,6 +13,7 @@ it happened to do under load:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -25,7 +26,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from genbench.data.download import atomic_write_bytes, cache_dir
+from genbench.atomic import atomic_write
+from genbench.cache import cache_dir
+from genbench.models.fast.cpu_dots import CPU_DOT_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,6 @@ DEVICE_PEAKS: tuple[tuple[str, DevicePeak], ...] = (
 CPU_PEAK_FILE = "cpu_peak_flops.json"
 CPU_MATMUL_SIZE = 1024  # large enough to run at the dot library's full rate on CPU
 CPU_TIMED_CALLS = 12  # per dot library; the fastest counts
-# XLA:CPU compiler options of each dot library (the choices of ``train.cpu_dots``).
-CPU_DOT_LIBRARIES = {"ynnpack": {}, "eigen": {"xla_cpu_experimental_ynn_fusion_type": ""}}
 
 
 def device_peak(device_kind: str) -> DevicePeak | None:
@@ -92,7 +93,7 @@ def _best_matmul_rate(size: int, calls: int, options: dict) -> float:
 
 def measure_cpu_peak(size: int = CPU_MATMUL_SIZE, calls: int = CPU_TIMED_CALLS) -> float:
     """The best float32 matmul FLOP/s of this process's CPU device over both dot libraries."""
-    return max(_best_matmul_rate(size, calls, o) for o in CPU_DOT_LIBRARIES.values())
+    return max(_best_matmul_rate(size, calls, o) for o in CPU_DOT_OPTIONS.values())
 
 
 def _machine_key() -> str:
@@ -132,11 +133,9 @@ def calibrated_cpu_peak() -> tuple[float, str]:
     if fresh > float(previous.get("flops_per_s", 0.0)):
         today = datetime.date.today().isoformat()
         stored[key] = {"flops_per_s": fresh, "measured_on": today}
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, json.dumps(stored, indent=1, sort_keys=True).encode())
-        except OSError:
-            pass  # a read-only cache: this process's measurement still counts
+        # A read-only cache: this process's measurement still counts.
+        with contextlib.suppress(OSError):
+            atomic_write(path, json.dumps(stored, indent=1, sort_keys=True), make_parents=True)
         previous = stored[key]
     _CALIBRATED[key] = (float(previous["flops_per_s"]), str(previous["measured_on"]))
     return _CALIBRATED[key]

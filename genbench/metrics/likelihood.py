@@ -13,7 +13,8 @@ import jax
 import numpy as np
 
 from genbench import contract
-from genbench.metrics.batching import ModelFunction, mean_and_se, test_examples
+from genbench.metrics.batching import ModelFunction, test_examples
+from genbench.stats import mean_and_se
 
 
 def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):

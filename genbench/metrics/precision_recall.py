@@ -11,45 +11,62 @@ phi in Phi with radius the distance to its k-th nearest neighbour in Phi
 with Phi_r real and Phi_g generated features, k = 3 as in the paper.
 Precision is the fraction of samples that look real; recall the fraction of
 real data the model covers. Both depend on the set sizes, so records report n.
+The neighbour searches are scikit-learn's ``NearestNeighbors`` (exact).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.neighbors import NearestNeighbors
 
 NEIGHBOURS = 3  # k of the paper
-_CHUNK = 1024  # rows of a distance block, bounding memory at _CHUNK * N floats
-
-
-def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances ``[len(a), len(b)]`` (float64, clipped at 0)."""
-    d = np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None, :] - 2.0 * a @ b.T
-    return np.maximum(d, 0.0)
+_CHUNK = 1024  # queries per radius search, bounding memory at _CHUNK * N neighbours
 
 
 def knn_radii(features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
-    """Squared distance of each point to its k-th nearest other point of the set, ``[N]``."""
+    """Distance of each point to its k-th nearest other point of the set, ``[N]``.
+
+    Args:
+      features: ``[N, D]`` points, N > k.
+      k: which neighbour.
+
+    Returns:
+      ``NN_k(phi, Phi)`` for each point (float64).
+
+    Raises:
+      ValueError: N <= k.
+    """
     features = np.asarray(features, np.float64)
     if len(features) <= k:
         raise ValueError(f"k-NN manifold needs more than k={k} points, got {len(features)}")
-    radii = []
-    for start in range(0, len(features), _CHUNK):
-        d = _sq_distances(features[start : start + _CHUNK], features)
-        # column k: the point itself is the 0-th neighbour at distance 0
-        radii.append(np.partition(d, k, axis=1)[:, k])
-    return np.concatenate(radii)
+    # k + 1 neighbours: the point itself is the 0-th, at distance 0.
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
+    return distances[:, k]
 
 
 def manifold_coverage(queries: np.ndarray, support: np.ndarray, k: int = NEIGHBOURS) -> float:
-    """Fraction of ``queries`` inside the k-NN manifold of ``support``."""
+    """Fraction of ``queries`` inside the k-NN manifold of ``support``.
+
+    Args:
+      queries: ``[M, D]`` points.
+      support: ``[N, D]`` points whose k-NN balls make the manifold, N > k.
+      k: neighbourhood size.
+
+    Returns:
+      The fraction in [0, 1].
+    """
     queries = np.asarray(queries, np.float64)
     support = np.asarray(support, np.float64)
     radii = knn_radii(support, k)
-    inside = []
+    # Only support points within the largest radius can hold a query in their ball.
+    index = NearestNeighbors(radius=float(radii.max())).fit(support)
+    inside = 0
     for start in range(0, len(queries), _CHUNK):
-        d = _sq_distances(queries[start : start + _CHUNK], support)
-        inside.append(np.any(d <= radii[None, :], axis=1))
-    return float(np.mean(np.concatenate(inside)))
+        distances, neighbours = index.radius_neighbors(queries[start : start + _CHUNK])
+        rows = np.repeat(np.arange(len(neighbours)), [len(n) for n in neighbours])
+        within = np.concatenate(distances) <= radii[np.concatenate(neighbours).astype(np.intp)]
+        inside += np.count_nonzero(np.bincount(rows[within], minlength=len(neighbours)))
+    return float(inside / len(queries))
 
 
 def precision_recall(

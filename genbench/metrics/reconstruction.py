@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 
 from genbench import contract
-from genbench.metrics.batching import ModelFunction, mean_and_se, test_examples
+from genbench.metrics.batching import ModelFunction, test_examples
+from genbench.stats import mean_and_se
 
 _EPS = 1e-6
 

@@ -33,11 +33,12 @@ import numpy as np
 from flax import nnx
 
 from genbench import contract
-from genbench.metrics.batching import mean_and_se, test_examples
+from genbench.metrics.batching import test_examples
 from genbench.metrics.features import feature_extractor
 from genbench.metrics.frechet import frechet_distance
 from genbench.metrics.modes import MODE_SAMPLES, mixture_mode_metrics
 from genbench.metrics.precision_recall import NEIGHBOURS, precision_recall
+from genbench.stats import mean_and_se
 
 RAW_FEATURE_MAX_DIM = 64  # unlabelled continuous data up to this size: raw coordinates as features
 

@@ -1,18 +1,20 @@
-"""Result records (schema, atomic writes), tables and comparisons; no jax import."""
+"""Result records (typed, schema-checked, written atomically), tables and comparisons; no jax."""
 
 from genbench.results.compare import CompareRow, compare, format_compare
-from genbench.results.records import (
+from genbench.results.record import (
     SCHEMA_VERSION,
-    canonical_json,
-    check_writable,
+    RunRecord,
     load_schema,
     new_run_id,
+    validate_record,
+)
+from genbench.results.records import (
+    canonical_json,
+    check_writable,
     read_records,
     record_filename,
     run_key,
-    validate_record,
     write_record,
-    write_text,
 )
 from genbench.results.table import (
     Row,
@@ -30,6 +32,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "CompareRow",
     "Row",
+    "RunRecord",
     "Stat",
     "aggregate",
     "canonical_json",
@@ -49,5 +52,4 @@ __all__ = [
     "to_markdown",
     "validate_record",
     "write_record",
-    "write_text",
 ]

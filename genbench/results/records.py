@@ -1,70 +1,31 @@
-"""Result records: stable run keys, atomic writes, reading, and schema validation.
+"""Result records on disk: stable run keys, atomic writes, reading.
 
-One JSON file per run attempt, written to a temporary file in the same
-directory and renamed into place, so a reader never sees a partial record
-and a crash never leaves one behind. Files whose names start with ``.`` are
-never read as records. Nothing here imports jax or numpy.
+One JSON file per run attempt, written with ``genbench.atomic.atomic_write``
+(a temporary file in the same directory, renamed into place), so a reader
+never sees a partial record and a crash never leaves one behind. A record is
+checked against the shipped schema before it is written and when it is read
+(``genbench.results.record``). Files whose names start with ``.`` are never
+read as records. Nothing here imports jax or numpy.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
-import functools
 import hashlib
 import json
-import math
-import os
 import re
 import tempfile
-import uuid
-from importlib import resources
 from pathlib import Path
 
+from genbench.atomic import TEMP_PREFIX, atomic_write
 from genbench.errors import UsageError
-
-SCHEMA_VERSION = 1
-TEMP_PREFIX = ".tmp-"
-_MESSAGE_CHARS = 160
-
-
-def load_schema() -> dict:
-    """Reads the JSON Schema of a record, shipped as package data.
-
-    Returns:
-      The schema as a dict (draft 2020-12).
-    """
-    text = resources.files("genbench.results").joinpath("record_schema.json").read_text("utf-8")
-    return json.loads(text)
-
-
-@functools.lru_cache(maxsize=1)
-def _validator():
-    import jsonschema  # lazily: only validation needs it
-
-    return jsonschema.Draft202012Validator(load_schema())
-
-
-def _one_line(text: str, limit: int = _MESSAGE_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def validate_record(record: dict) -> None:
-    """Checks ``record`` against the schema.
-
-    Args:
-      record: a run record.
-
-    Raises:
-      UsageError: one line naming the path of the first (shallowest) offending field.
-    """
-    errors = _validator().iter_errors(record)
-    order = sorted(errors, key=lambda e: (len(e.absolute_path), [str(p) for p in e.absolute_path]))
-    if order:
-        error = order[0]
-        where = "/".join(str(p) for p in error.absolute_path) or "(record)"
-        raise UsageError(f"invalid record at {where}: {_one_line(error.message)}")
+from genbench.results.record import (
+    SCHEMA_VERSION,
+    RunRecord,
+    json_safe,
+    one_line,
+    schema_problem,
+    validate_record,
+)
 
 
 def canonical_json(value) -> str:
@@ -114,16 +75,6 @@ def run_key(
     return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:16]
 
 
-def new_run_id() -> str:
-    """A run id unique across attempts, processes and machines.
-
-    Returns:
-      ``<UTC time to the microsecond>-<12 hex digits of a uuid4>``; sorts by time.
-    """
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%f")
-    return f"{now}-{uuid.uuid4().hex[:12]}"
-
-
 def record_filename(record: dict) -> str:
     """The file name of a record: ``model__dataset__s<seed>__<run_id>.json``.
 
@@ -137,68 +88,32 @@ def record_filename(record: dict) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") + ".json"
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Writes ``text`` to ``path`` atomically (temp file in the same directory, then rename).
+def write_record(record: RunRecord | dict, out_dir: str | Path) -> Path:
+    """Checks one record against the schema, then writes it atomically into ``out_dir``.
+
+    Non-finite numbers (a NaN loss) are written as ``null``. An invalid record
+    is never written.
 
     Args:
-      path: the final file; its directory must exist.
-      text: the contents.
-
-    Returns:
-      ``path``. On any error the temp file is removed and the error re-raised.
-    """
-    path = Path(path)
-    temp = None
-    try:
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, prefix=TEMP_PREFIX, suffix=".part", delete=False
-        ) as handle:
-            temp = handle.name
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if temp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-        raise
-    return path
-
-
-def _json_safe(value):
-    """``value`` with non-finite floats as ``None``, so the file is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def write_record(record: dict, out_dir: str | Path) -> Path:
-    """Writes one record atomically into ``out_dir`` (created if needed).
-
-    Non-finite numbers (a NaN loss) are written as ``null``.
-
-    Args:
-      record: the run record.
-      out_dir: the directory of records.
+      record: the run record (a ``RunRecord``, or its JSON form).
+      out_dir: the directory of records (created if needed).
 
     Returns:
       The path of the new file.
 
     Raises:
+      UsageError: the record breaks the schema (one line naming the field); nothing is written.
       FileExistsError: a record with that file name exists (records are never overwritten).
     """
+    value = record.to_dict() if isinstance(record, RunRecord) else json_safe(record)
+    validate_record(value)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / record_filename(record)
+    path = out_dir / record_filename(value)
     if path.exists():
         raise FileExistsError(f"record {path} already exists")
-    text = json.dumps(_json_safe(record), indent=1, sort_keys=True, allow_nan=False)
-    return write_text(path, text + "\n")
+    text = json.dumps(value, indent=1, sort_keys=True, allow_nan=False)
+    return atomic_write(path, text + "\n")
 
 
 def check_writable(out_dir: str | Path) -> Path:
@@ -248,7 +163,7 @@ def _load(file: Path) -> dict | None:
     except OSError as error:
         raise UsageError(f"cannot read {file}: {error.strerror or error}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        first = _one_line(str(error))
+        first = one_line(str(error))
         raise UsageError(
             f"{file} is not a valid record (truncated or corrupt JSON: {first})"
         ) from None
@@ -259,45 +174,9 @@ def _load(file: Path) -> dict | None:
         raise UsageError(
             f"{file} has schema_version {version!r}; this genbench reads {SCHEMA_VERSION}"
         )
-    if problem := _shape_problem(value):
+    if problem := schema_problem(value):
         raise UsageError(f"{file} is not a valid record: {problem}")
     return value
-
-
-_SHAPE = {
-    "run_key": str,
-    "model": str,
-    "dataset": str,
-    "seed": int,
-    "status": str,
-    "config": dict,
-    "env": dict,
-    "estimators": dict,
-    "metrics": dict,
-    "throughput": dict,
-}
-
-
-def _shape_problem(record: dict) -> str | None:
-    """What tables need and ``record`` lacks, or None (no jsonschema: that is a test extra).
-
-    Full validation is ``validate_record``; this catches files that would crash
-    aggregation (a record cut down by hand, a file from another tool).
-    """
-    for name, kind in _SHAPE.items():
-        if not isinstance(record.get(name), kind):
-            return f"field {name!r} is missing or not a {kind.__name__}"
-    if record["status"] not in ("ok", "failed"):
-        return f"status {record['status']!r} is not ok or failed"
-    if not isinstance(record["env"].get("backend"), str):
-        return "field 'env/backend' is missing or not a str"
-    for section in ("metrics", "throughput"):
-        for name, value in record[section].items():
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                return f"{section}/{name} is {value!r}, not a number or null"
-    return None
 
 
 def read_records(paths: list[str | Path]) -> list[dict]:

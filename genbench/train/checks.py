@@ -4,49 +4,46 @@
 one scalar float loss per parameter group (exactly the model's groups) and
 ``metrics`` a dict of scalars by name. A model that returns anything else
 (a bare scalar, a tuple of one, a wrong group name) would otherwise fail deep
-inside the compiled step with a ``TypeError`` or ``KeyError``. The check runs
-``loss`` under ``jax.eval_shape``: it traces once on abstract values, computes
-nothing, and names what was expected beside what came back.
+inside the compiled step with a ``TypeError`` or ``KeyError``. The shared step
+checks the returned structure while it traces ``loss`` (on abstract values,
+before anything compiles or computes), and names what was expected beside what
+came back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import jax
 import jax.numpy as jnp
-from flax import nnx
 
 from genbench.errors import PluginError
 
 
-def check_loss_outputs(model, batch, rng: jax.Array, groups: Sequence[str]) -> None:
-    """Checks that ``model.loss(batch, rng)`` returns ``({group: scalar}, {name: scalar})``.
+def check_loss_structure(model, outputs, groups: Sequence[str]) -> None:
+    """Checks that ``outputs``, what ``model.loss`` returned while the shared step traced it,
+    are ``({group: scalar}, {name: scalar})``.
+
+    It runs at trace time on abstract values, inside the step's own (single) trace,
+    so it costs no extra trace and no computation.
 
     Args:
-      model: an NNX module with ``loss``.
-      batch: a batch as the step passes it (arrays or ``jax.ShapeDtypeStruct``s).
-      rng: a PRNG key.
+      model: the NNX module whose ``loss`` returned ``outputs``.
+      outputs: the returned value.
       groups: the model's parameter groups; the loss dict must have exactly these keys.
 
     Raises:
       PluginError: one line naming the model, what was expected and what came back.
     """
-    graphdef, state = nnx.split(model)
+    problem = loss_output_problem(outputs, groups)
+    if problem is None:
+        return
     name = f"{type(model).__module__}.{type(model).__qualname__}"  # the plugin's own module
-
-    def traced(state, batch, rng):
-        outputs = nnx.merge(graphdef, state).loss(batch, rng)
-        problem = loss_output_problem(outputs, groups)
-        if problem is not None:
-            expected = ", ".join(repr(g) for g in groups)
-            raise PluginError(
-                f"{name}.loss(batch, rng) must return (losses, metrics): losses a dict "
-                f"{{group: scalar}} with the groups {expected}, metrics a dict "
-                f"{{name: scalar}}; {problem}"
-            )
-
-    jax.eval_shape(traced, state, batch, rng)
+    expected = ", ".join(repr(g) for g in groups)
+    raise PluginError(
+        f"{name}.loss(batch, rng) must return (losses, metrics): losses a dict "
+        f"{{group: scalar}} with the groups {expected}, metrics a dict "
+        f"{{name: scalar}}; {problem}"
+    )
 
 
 def loss_output_problem(outputs, groups: Sequence[str]) -> str | None:
@@ -102,27 +99,3 @@ def describe(value) -> str:
     article = "an" if str(dtype)[0] in "aeiou" else "a"  # an int32, a float32
     what = "scalar" if shape == () else f"array of shape {shape}"
     return f"{article} {dtype} {what}"
-
-
-def example_batch(feeder, transform) -> object:
-    """The abstract batch (shapes and dtypes) that the shared step passes to ``loss``.
-
-    Built as ``TrainStep._one_step`` builds it: the feeder's batch of step 0,
-    the view's transform applied to the features (the first item of a
-    ``(features, labels)`` tuple).
-    """
-
-    def make(data, inputs, key):
-        k_data, k_view = jax.random.split(key)
-        batch = feeder.batch(data, inputs, jnp.int32(0), k_data)
-        if isinstance(batch, tuple):
-            return (transform(batch[0], k_view), *batch[1:])
-        return transform(batch, k_view)
-
-    return jax.eval_shape(make, feeder.data, feeder.call_inputs(0), jax.random.key(0))
-
-
-def check_step_loss(model, step_fn) -> None:
-    """``check_loss_outputs`` of ``model`` on the batch its shared step ``step_fn`` will pass."""
-    batch = example_batch(step_fn.feeder, step_fn.transform)
-    check_loss_outputs(model, batch, jax.random.key(0), step_fn.groups)

@@ -14,7 +14,6 @@ from jax.sharding import Mesh
 from genbench import contract
 from genbench.config import TrainConfig
 from genbench.contract import param_groups
-from genbench.train.checks import check_step_loss
 from genbench.train.feed import make_feeder
 from genbench.train.optim import make_optimizer
 from genbench.train.step import TrainStep
@@ -116,12 +115,12 @@ def fit(
         inner_steps=train.inner_steps,
         seed=seed,
         cpu_dots=train.cpu_dots,
+        compute_dtype=train.compute_dtype,
     )
     state = step_fn.init_state(model)
     history, resumed_from = [], 0
     if checkpointer is not None:
         state, resumed_from, history = checkpointer.restore(state)
-    check_step_loss(model, step_fn)  # a loss of the wrong structure: one line, not a trace
     compile_s = step_fn.compile(state)
     every = log_interval(train)
     failure, pending = None, []
