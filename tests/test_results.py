@@ -366,7 +366,7 @@ def test_compare_says_which_metrics_agree_between_backends():
     [
         (Stat(100.0, 0.0, 1), Stat(101.9, 0.0, 1), True),  # within 2 %
         (Stat(100.0, 0.0, 1), Stat(103.0, 0.0, 1), False),
-        (Stat(1.0, 0.2, 4), Stat(1.5, 0.2, 4), True),  # 0.5 < 3 * hypot(0.1, 0.1)
+        (Stat(1.0, 0.3, 4), Stat(1.5, 0.3, 4), True),  # 0.5 < 3 * hypot(0.15, 0.15)
         (Stat(1.0, 0.02, 4), Stat(1.5, 0.02, 4), False),
     ],
 )
