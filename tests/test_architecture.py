@@ -23,7 +23,7 @@ ALLOWED = {
     "train": LEAVES | {"config", "models"},
     "results": LEAVES,
 }
-# Capability attribute names, models' and datasets' alike, that only contract.py may probe.
+# Capability attribute names, models' and datasets' alike, that only genbench/contract/ may probe.
 CAPABILITY_NAMES = (
     set(contract.MODEL_CAPABILITIES)
     | {"uses_labels", "train_window", "tokens_per_example", "analytic_flops_per_token"}

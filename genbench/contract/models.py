@@ -1,24 +1,8 @@
-"""The contract: what a model or a dataset can do, written down once.
+"""The model half of the contract: every capability of DESIGN §2 as a Protocol.
 
-Each capability of DESIGN §2 is a ``Protocol`` here, with the method (or
-attribute) that unlocks it and what it must return. ``capabilities(model)``
-and ``dataset_capabilities(dataset)`` say which of them an object has; the
-runner, the shared step, the metrics and ``genbench list models`` ask these
-functions (or the typed accessors below) and never probe attribute names
-themselves. A model declares a capability simply by having the method: no
-base class, no registration.
-
-This module sits at the bottom of the import graph: it imports nothing of
-genbench and nothing heavier than ``typing``, so ``genbench list`` can read
-a model class's capabilities without importing jax.
-
-Conventions shared by every method:
-  - arrays are ``jax.Array``; ``x`` is a batch ``[N, ...]`` in the model's
-    input view (``input_kind``), already flattened to ``[N, D]`` for
-    non-sequence data;
-  - log-likelihoods are in nats, one value per example (``[N]``);
-  - ``rng`` is a ``jax.random`` key; models draw no randomness of their own
-    (no ``nnx.Rngs`` inside a method), so a run is reproducible.
+A model has a capability by having the method (see ``genbench.contract``);
+``capabilities(model)`` says which ones, ``has(model, name)`` asks for one, and
+the accessors below read the optional ones with their defaults.
 """
 
 from __future__ import annotations
@@ -318,132 +302,38 @@ def flops_per_example(model: Any) -> int | None:
     return int(model.flops_per_example()) if has(model, "flops_per_example") else None
 
 
-# --- datasets -------------------------------------------------------------------------------
-
-
-@runtime_checkable
-class Source(Protocol):
-    """A dataset whose distribution is known: unlocks ``kl_to_source``, ``entropy_source``
-    and ``log_prob_source_of_samples``.
-
-    ``sample`` and ``log_prob`` are jax functions that run inside compiled code.
-    ``is_source`` is ``True``.
-    """
-
-    is_source: bool
-
-    def sample(self, rng: Any, n: int) -> Any:
-        """``n`` examples ``[n, *event_shape]``."""
-
-    def log_prob(self, x: Any) -> Any:
-        """Exact log-density of each example, ``[n]`` nats."""
-
-    def entropy(self, rng: Any) -> Any:
-        """The entropy (an ``Estimate``: value and standard error)."""
-
-
-@runtime_checkable
-class LabelledSource(Protocol):
-    """A source of labelled examples: with a ``ClassConditional`` model, ``kl_to_source``
-    is measured over the joint p(x, y)."""
-
-    def sample_labelled(self, rng: Any, n: int) -> tuple[Any, Any]:
-        """``(x [n, ...], y [n])``."""
-
-    def log_joint_prob(self, x: Any, y: Any) -> Any:
-        """log p(x, y) of each example, ``[n]``."""
-
-
-@runtime_checkable
-class SequenceSource(Protocol):
-    """A source of sequences: unlocks ``kl_rate_to_source``, and ``viterbi_accuracy`` unless
-    its ``hidden_states`` attribute is false (a Markov source's "states" are its observed
-    contexts)."""
-
-    def sample_with_states(self, rng: Any, n: int, num_steps: int) -> tuple[Any, Any]:
-        """``(states [n, T], x [n, T])``."""
-
-
-@runtime_checkable
-class ModeMixture(Protocol):
-    """An isotropic Gaussian mixture with equal weights: unlocks the 2-D mode metrics
-    (``modes_captured``, ``high_quality_frac``, ``reverse_kl_modes``)."""
-
-    mode_means: Any  # [modes, D] component means
-    mode_std: float  # per-coordinate standard deviation of every component
-
-
-@runtime_checkable
-class SmilesDecoder(Protocol):
-    """Token rows that decode to SMILES strings: unlocks ``validity``, ``uniqueness`` and
-    ``novelty`` of sampled molecules (with RDKit installed)."""
-
-    def decode_smiles(self, rows: Any) -> list[str | None]:
-        """The SMILES string of each row of tokens (``None`` for a row without an end)."""
-
-
-# name -> Protocol of dataset capabilities (attribute flags are read by the accessors below).
-DATASET_CAPABILITIES: dict[str, type] = {
-    "source": Source,
-    "labelled_source": LabelledSource,
-    "sequence_source": SequenceSource,
-    "mode_mixture": ModeMixture,
-    "smiles": SmilesDecoder,
-}
-
-
-def _declared(dataset: Any, name: str) -> bool:
-    """Whether a dataset that has a capability's members also declares it: ``Dataset`` has
-    ``is_source`` (false) and ``mode_means`` (``None``) for every dataset."""
-    if name == "source":
-        return bool(dataset.is_source)
-    if name == "mode_mixture":
-        return dataset.mode_means is not None
-    return True
-
-
-def dataset_capabilities(dataset: Any) -> frozenset[str]:
-    """The names of the capabilities ``dataset`` has (``DATASET_CAPABILITIES`` keys, plus
-    ``labelled``, ``fresh`` and ``char_level`` where those flags are true)."""
-    found = {
-        name
-        for name, protocol in DATASET_CAPABILITIES.items()
-        if isinstance(dataset, protocol) and _declared(dataset, name)
-    }
-    found |= {flag for flag in ("labelled", "fresh", "char_level") if getattr(dataset, flag, False)}
-    return frozenset(found)
-
-
-def is_source(dataset: Any) -> bool:
-    """Whether the dataset's density is known (``Source``)."""
-    return "source" in dataset_capabilities(dataset)
-
-
-def is_labelled(dataset: Any) -> bool:
-    """Whether the dataset has class labels (``train_labels``, ``test_labels``, ``num_classes``)."""
-    return bool(getattr(dataset, "labelled", False))
-
-
-def draws_fresh(dataset: Any) -> bool:
-    """Whether training draws fresh samples from the source inside the step (``fresh``)."""
-    return bool(getattr(dataset, "fresh", False))
-
-
-def has_hidden_states(dataset: Any) -> bool:
-    """Whether a sequence source's ``sample_with_states`` returns hidden (not observed) states."""
-    return isinstance(dataset, SequenceSource) and bool(getattr(dataset, "hidden_states", True))
-
-
-def is_char_level(dataset: Any) -> bool:
-    """Whether each token is one character (adds ``bits_per_char``)."""
-    return bool(getattr(dataset, "char_level", False))
-
-
-def image_shape(dataset: Any) -> tuple[int, int] | None:
-    """(rows, columns) of flat image examples, or ``None`` for data that is not an image."""
-    return getattr(dataset, "image_shape", None)
-
-
-def known_num_states(dataset: Any) -> int | None:
-    """The number of hidden states of an HMM source (``num_states``), or ``None``."""
-    return getattr(dataset, "num_states", None)
+__all__ = [
+    "InputKind",
+    "FitKind",
+    "DEFAULT_GROUP",
+    "Model",
+    "Trainable",
+    "ParamGroups",
+    "UpdateSchedule",
+    "AnalyticFlops",
+    "ExactLikelihood",
+    "EvidenceBound",
+    "PosteriorKL",
+    "ImportanceBound",
+    "Sampler",
+    "Reconstructor",
+    "ClassConditional",
+    "StateDecoder",
+    "ExactFit",
+    "EMFit",
+    "ResolvesConfig",
+    "MODEL_CAPABILITIES",
+    "FIT_NEEDS",
+    "capabilities",
+    "capability_summary",
+    "has",
+    "fit_kinds",
+    "param_groups",
+    "update_schedule",
+    "resolved_config",
+    "uses_labels",
+    "train_window",
+    "tokens_per_example",
+    "analytic_flops_per_token",
+    "flops_per_example",
+]
