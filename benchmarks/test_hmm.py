@@ -40,7 +40,7 @@ import pytest
 from benchmarks.conftest import _environment, collect_results
 from benchmarks.peers import hmm_peers
 from benchmarks.timing import QUIET, pedantic, rounded, timed_segment
-from genbench.inference import hmm
+from genbench.inference import hmm, hmm_em
 
 N, T, K, M = 512, 256, 16, 32
 ROUNDS = 7
@@ -109,7 +109,7 @@ def _genbench_log_likelihood(params, obs):
 
 
 def _genbench_em(params, obs):
-    run = jax.jit(hmm.categorical_baum_welch_step)
+    run = jax.jit(hmm_em.categorical_baum_welch_step)
     args = tuple(jnp.asarray(a) for a in params) + (jnp.asarray(obs),)
     return lambda: jax.block_until_ready(run(*args))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from genbench.inference import hmm
+from genbench.inference import hmm, hmm_em
 
 
 def random_hmm(seed, K, M=4):
@@ -115,7 +115,7 @@ def test_em_never_lowers_the_likelihood(seed):
     true = random_hmm(seed + 50, K, M)
     _, obs = hmm.sample_categorical(jax.random.key(seed), *map(jnp.asarray, true), 100, 8)
     params = tuple(jnp.asarray(p, jnp.float32) for p in random_hmm(seed, K, M))
-    step = jax.jit(hmm.categorical_baum_welch_step)
+    step = jax.jit(hmm_em.categorical_baum_welch_step)
     history = []
     for _ in range(30):
         params, log_lik = step(*params, obs)
@@ -131,7 +131,7 @@ def test_gaussian_em_never_lowers_the_likelihood():
     pi, A = jnp.full(2, 0.5), jnp.full((2, 2), 0.5)
     means, variances = jnp.array([[-0.5], [0.5]]), jnp.ones((2, 1))
     params, history = (pi, A, means, variances), []
-    step = jax.jit(hmm.gaussian_baum_welch_step)
+    step = jax.jit(hmm_em.gaussian_baum_welch_step)
     for _ in range(30):
         params, log_lik = step(*params, jnp.asarray(x, jnp.float32))
         history.append(float(log_lik))

@@ -13,7 +13,7 @@ import pytest
 from peer_support import import_peer
 
 from benchmarks.peers import hmm_peers
-from genbench.inference import hmm
+from genbench.inference import hmm, hmm_em
 
 N, T, K, M = 12, 40, 4, 6
 
@@ -40,7 +40,7 @@ def genbench_sides(problem):
     """genbench's per-sequence log-likelihoods, and its Baum-Welch step's (pi, A, B) and total."""
     params, obs = problem
     log_likelihoods = np.asarray(jax.jit(hmm.categorical_log_likelihood)(*params, obs))
-    new, total = jax.jit(hmm.categorical_baum_welch_step)(*params, obs)
+    new, total = jax.jit(hmm_em.categorical_baum_welch_step)(*params, obs)
     np.testing.assert_allclose(float(total), log_likelihoods.sum(), rtol=1e-5)
     moved = max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(new, params, strict=True))
     assert moved > 1e-2  # the step changes the parameters, so equal updates mean something

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from genbench import contract
-from genbench.inference import hmm
+from genbench.inference import hmm, hmm_em
 
 
 class _HMM(nnx.Module):
@@ -210,8 +210,8 @@ def _keep_unvisited(new, old):
 
 
 DEFAULT_NUM_STATES = 8  # the model's K on data whose generating K is unknown
-_categorical_em = jax.jit(hmm.categorical_baum_welch_step)
-_gaussian_em = jax.jit(hmm.gaussian_baum_welch_step, static_argnames="min_variance")
+_categorical_em = jax.jit(hmm_em.categorical_baum_welch_step)
+_gaussian_em = jax.jit(hmm_em.gaussian_baum_welch_step, static_argnames="min_variance")
 
 
 def build(config, dataset, rngs: nnx.Rngs) -> _HMM:
