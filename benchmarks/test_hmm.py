@@ -34,7 +34,6 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from benchmarks.conftest import _environment, collect_results
@@ -78,17 +77,7 @@ def problem():
     The observations come from a different, sticky HMM, so that the EM step
     changes the parameters.
     """
-    rng = np.random.default_rng(0)
-
-    def random_params(stickiness):
-        pi = rng.dirichlet(np.ones(K))
-        A = stickiness * np.eye(K) + (1 - stickiness) * rng.dirichlet(np.ones(K), K)
-        B = rng.dirichlet(np.full(M, 0.5), K)
-        return tuple(np.asarray(a, np.float32) for a in (pi, A, B))
-
-    true = random_params(0.8)
-    _, obs = hmm.sample_categorical(jax.random.key(0), *map(jnp.asarray, true), T, N)
-    return random_params(0.3), np.asarray(obs, np.int32)
+    return hmm_peers.em_problem(N, T, K, M)
 
 
 def _installed(peer: str) -> bool:

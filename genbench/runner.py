@@ -15,8 +15,7 @@ from genbench.atomic import atomic_write
 from genbench.config import to_dict
 from genbench.data.view import data_view
 from genbench.errors import PluginError, UsageError
-from genbench.metrics.batching import test_examples
-from genbench.metrics.evaluate import evaluate, primary_eval_fn
+from genbench.metrics.evaluate import evaluate
 from genbench.metrics.hardware import peak_flops
 from genbench.metrics.throughput import fit_throughput
 from genbench.results.record import RunRecord
@@ -137,17 +136,7 @@ def run(
             record.error = _non_finite_error(outcome.failure)
             return record
         record.metrics, record.estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
-        tokens = dataset.event_shape[0] if dataset.kind == "sequence" else None
-        record.throughput = fit_throughput(
-            model,
-            outcome,
-            len(dataset.train),
-            cfg.train,
-            cfg.eval,
-            test_examples(dataset, cfg.eval),
-            primary_eval_fn(model, view),
-            tokens,
-        )
+        record.throughput = fit_throughput(model, outcome, dataset, view, cfg.train, cfg.eval)
         if record.throughput.get("peak_flops_per_s") is not None:
             record.env["peak_flops_source"] = peak_flops()[1]  # the table, or the calibration
     except UsageError:

@@ -1,7 +1,6 @@
 """The command line: a bad-input battery (exit 2, one line, nothing written) and real runs."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from tiny_suites import tiny_suite
 
 from genbench.cli import main
 from genbench.results import read_records, validate_record
+from tests.subprocess_cli import run_genbench
 
 FAST = [
     "--set",
@@ -230,16 +230,7 @@ def test_missing_optional_package_is_one_line_and_exit_2(package, argv, monkeypa
 
 
 def _genbench(*args, cwd, timeout=300):
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    env.pop("XLA_FLAGS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "genbench", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_genbench(*args, cwd=cwd, timeout=timeout)
 
 
 def test_checks_run_before_jax_is_imported(tmp_path):

@@ -7,7 +7,6 @@ parameters (1e-5). hmmlearn and dynamax come from the ``peers`` extra.
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from peer_support import import_peer
@@ -22,17 +21,7 @@ N, T, K, M = 12, 40, 4, 6
 def problem():
     """(pi, A, B) float32 to score and update, and observations ``[N, T]`` int32 drawn from a
     different, sticky HMM, so that the Baum-Welch step moves the parameters."""
-    rng = np.random.default_rng(0)
-
-    def random_params(stickiness):
-        pi = rng.dirichlet(np.ones(K))
-        A = stickiness * np.eye(K) + (1 - stickiness) * rng.dirichlet(np.ones(K), K)
-        B = rng.dirichlet(np.full(M, 0.5), K)
-        return tuple(np.asarray(a, np.float32) for a in (pi, A, B))
-
-    true = random_params(0.8)
-    _, obs = hmm.sample_categorical(jax.random.key(0), *map(jnp.asarray, true), T, N)
-    return random_params(0.3), np.asarray(obs, np.int32)
+    return hmm_peers.em_problem(N, T, K, M)
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,12 @@
 """Process set-up: the user's XLA_FLAGS device count, absent backends, non-finite settings."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from genbench.cli import main
 from genbench.runtime import DEFAULT_CPU_DEVICES, cpu_device_count
+from tests.subprocess_cli import run_genbench
 
 FLAG = "--xla_force_host_platform_device_count"
 
@@ -27,19 +25,7 @@ def test_cpu_devices_given_then_the_users_flag_then_the_default(given, flags, ex
 
 
 def _genbench(*args, cwd, xla_flags=None):
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    env.pop("XLA_FLAGS", None)
-    env.pop("JAX_PLATFORMS", None)
-    if xla_flags is not None:
-        env["XLA_FLAGS"] = xla_flags
-    return subprocess.run(
-        [sys.executable, "-m", "genbench", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_genbench(*args, cwd=cwd, xla_flags=xla_flags)
 
 
 def test_the_users_xla_flags_device_count_is_honoured(tmp_path):

@@ -15,6 +15,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genbench.inference import hmm
+
+
+def em_problem(num_sequences: int, num_steps: int, num_states: int, num_symbols: int):
+    """(pi, A, B) to score and update, float32 numpy, and observations ``[N, T]`` int32.
+
+    The observations come from a different, sticky HMM, so that an EM step
+    changes the parameters. Fixed numpy and jax seeds.
+    """
+    rng = np.random.default_rng(0)
+
+    def random_params(stickiness):
+        pi = rng.dirichlet(np.ones(num_states))
+        A = stickiness * np.eye(num_states) + (1 - stickiness) * rng.dirichlet(
+            np.ones(num_states), num_states
+        )
+        B = rng.dirichlet(np.full(num_symbols, 0.5), num_states)
+        return tuple(np.asarray(a, np.float32) for a in (pi, A, B))
+
+    true = random_params(0.8)
+    _, obs = hmm.sample_categorical(
+        jax.random.key(0), *map(jnp.asarray, true), num_steps, num_sequences
+    )
+    return random_params(0.3), np.asarray(obs, np.int32)
+
 
 def import_quietly(name: str):
     """Imports a peer module; dynamax's tensorflow_probability warns about jax deprecations."""

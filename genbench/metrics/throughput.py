@@ -12,7 +12,8 @@ import numpy as np
 from flax import nnx
 
 from genbench import contract
-from genbench.metrics.batching import ModelFunction
+from genbench.metrics.batching import ModelFunction, test_examples
+from genbench.metrics.evaluate import primary_eval_fn
 from genbench.metrics.hardware import peak_flops
 
 WARMUP_CALLS = 2
@@ -184,33 +185,28 @@ def exact_fit_throughput(
     return out
 
 
-def fit_throughput(
-    model,
-    outcome,
-    num_train: int,
-    train_cfg,
-    eval_cfg,
-    eval_data,
-    eval_fn,
-    tokens_per_example: int | None = None,
-) -> dict[str, float | None]:
+def fit_throughput(model, outcome, dataset, view, train_cfg, eval_cfg) -> dict[str, float | None]:
     """The throughput section of any fit kind's record.
 
     A fit that compiled the shared step (``outcome.gradient``) is timed by its
     step (``throughput_metrics``); a closed-form or EM fit by its wall time
-    (``exact_fit_throughput``).
+    (``exact_fit_throughput``). Both time the model's primary evaluation
+    (``primary_eval_fn``) on the test examples.
 
     Args:
       model: the trained model.
       outcome: the ``genbench.train.fits.FitOutcome``.
-      num_train: training examples (for a closed-form fit's examples/s).
+      dataset: the ``Dataset`` (training size; tokens per example of sequences).
+      view: the model's ``DataView`` of the dataset.
       train_cfg, eval_cfg: config sections.
-      eval_data, eval_fn: what ``eval_examples_per_s`` times (``eval_fn`` may be None).
-      tokens_per_example: tokens per example of sequence data, else None.
     """
+    eval_data, eval_fn = test_examples(dataset, eval_cfg), primary_eval_fn(model, view)
     if outcome.gradient is None:
-        out = exact_fit_throughput(model, outcome.fit_s, num_train, eval_cfg, eval_data, eval_fn)
+        out = exact_fit_throughput(
+            model, outcome.fit_s, len(dataset.train), eval_cfg, eval_data, eval_fn
+        )
         return {"compile_s": outcome.compile_s, **out}
+    tokens = dataset.event_shape[0] if dataset.kind == "sequence" else None
     return throughput_metrics(
-        model, outcome.gradient, train_cfg, eval_cfg, eval_data, eval_fn, tokens_per_example
+        model, outcome.gradient, train_cfg, eval_cfg, eval_data, eval_fn, tokens
     )
