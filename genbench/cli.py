@@ -37,8 +37,17 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--distributed",
         action="store_true",
-        help="multi-host run: jax.distributed.initialize() (SLURM, TPU pods, or JAX_* env)",
+        help="multi-process run: jax.distributed.initialize() detects the cluster (SLURM, TPU)",
     )
+    parser.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="multi-process run with process 0's coordinator at HOST:PORT (implies "
+        "--distributed; needs --num-processes and --process-id)",
+    )
+    parser.add_argument("--num-processes", type=int, default=None, metavar="N")
+    parser.add_argument("--process-id", type=int, default=None, metavar="I")
     parser.add_argument(
         "--set",
         action="append",
@@ -145,18 +154,49 @@ def _overrides(args) -> dict[str, str]:
     return overrides
 
 
-def _configure(args) -> None:
+def check_device_options(args) -> None:
+    """Checks the device and multi-process options before anything is written or imported.
+
+    Raises:
+      UsageError: a device count below 1, or explicit multi-process options
+        that are incomplete or inconsistent.
+    """
     if args.cpu_devices is not None and args.cpu_devices < 1:
         raise UsageError(f"--cpu-devices={args.cpu_devices} must be >= 1")
+    explicit = {
+        "--coordinator": args.coordinator,
+        "--num-processes": args.num_processes,
+        "--process-id": args.process_id,
+    }
+    given = [name for name, value in explicit.items() if value is not None]
+    if given and len(given) < len(explicit):
+        missing = [name for name in explicit if name not in given]
+        raise UsageError(f"{', '.join(given)} needs {' and '.join(missing)} too")
+    if not given:
+        return
+    host, _, port = args.coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--coordinator={args.coordinator} must be HOST:PORT (port 1-65535)")
+    if args.num_processes < 1:
+        raise UsageError(f"--num-processes={args.num_processes} must be >= 1")
+    if not 0 <= args.process_id < args.num_processes:
+        raise UsageError(
+            f"--process-id={args.process_id} must be in 0..{args.num_processes - 1} "
+            f"(--num-processes={args.num_processes})"
+        )
+
+
+def _configure(args) -> None:
     from genbench import runtime
 
     runtime.configure(args.backend, args.cpu_devices)
+    # jax.distributed must start before anything starts the backend (check_backend does).
+    if args.distributed or args.coordinator is not None:
+        runtime.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     try:
         runtime.check_backend(args.backend)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if args.distributed:
-        runtime.initialize_distributed()
 
 
 def _summary(record: dict) -> str:
@@ -174,6 +214,7 @@ def _summary(record: dict) -> str:
 
 
 def cmd_run(args) -> int:
+    check_device_options(args)
     spec = resolve(args.model, args.dataset, args.preset, _overrides(args), args.seed)
     warn_plugin_problems()
     out = check_writable(args.out)
@@ -192,6 +233,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_suite(args) -> int:
+    check_device_options(args)
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds={args.seeds} must be >= 1")
     specs = load_suite(args.suite, args.seeds, _overrides(args))

@@ -83,7 +83,8 @@ def peak_memory_bytes(step_fn) -> int:
     The CPU figure is arguments + outputs + temporaries - aliased (donated)
     bytes of the compiled training call, from XLA's memory analysis.
     """
-    stats = jax.devices()[0].memory_stats() or {}
+    # A local device: another process's devices have no memory stats here.
+    stats = jax.local_devices()[0].memory_stats() or {}
     if "peak_bytes_in_use" in stats:
         return int(stats["peak_bytes_in_use"])
     mem = step_fn.memory_analysis()
