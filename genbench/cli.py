@@ -57,6 +57,29 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default=None,
+        help="one submitit job per run: local processes or a SLURM job array "
+        "(pip install 'genbench[cluster]'); default: every run in this process",
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=1, metavar="N", help="jobs running at once (--executor)"
+    )
+    parser.add_argument(
+        "--job-timeout-min",
+        type=int,
+        default=240,
+        metavar="MIN",
+        help="each job's time limit in minutes (--executor)",
+    )
+    parser.add_argument(
+        "--slurm-partition", default=None, help="SLURM partition (--executor slurm)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = _Parser(prog="genbench", description=__doc__.splitlines()[0])
@@ -83,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
     p.add_argument("--shard", default=None, metavar="I/N", help="run only share I of N (0-based)")
     _add_device_options(p)
+    _add_executor_options(p)
     p.set_defaults(handler=cmd_suite)
 
     p = sub.add_parser("table", help="aggregate records over seeds into a table")
@@ -232,8 +256,29 @@ def cmd_run(args) -> int:
     return 0 if record["status"] == "ok" else 1
 
 
+def _job_options(args):
+    """The checked ``executors.JobOptions`` of ``--executor``, or None without it."""
+    if args.executor is None:
+        return None
+    from genbench import executors
+
+    if args.distributed or args.coordinator is not None:
+        raise UsageError("--executor runs each run as a job of one process; drop --distributed")
+    options = executors.JobOptions(
+        args.executor,
+        args.job_timeout_min,
+        args.parallel,
+        args.slurm_partition,
+        args.backend,
+        args.cpu_devices,
+    )
+    executors.check_options(options)
+    return options
+
+
 def cmd_suite(args) -> int:
     check_device_options(args)
+    job_options = _job_options(args)
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds={args.seeds} must be >= 1")
     specs = load_suite(args.suite, args.seeds, _overrides(args))
@@ -243,6 +288,8 @@ def cmd_suite(args) -> int:
     if args.shard is not None:
         specs = shard(specs, *parse_shard(args.shard))
     out = check_writable(args.out or Path("runs") / suite_name)
+    if job_options is not None:
+        return _suite_jobs(specs, out, args.resume, job_options, published)
     _configure(args)
     from genbench import runner
     from genbench.progress import progress_bars, step_callback
@@ -260,6 +307,22 @@ def cmd_suite(args) -> int:
             bars.console.print(_summary(record), soft_wrap=True, markup=False, highlight=False)
 
         result = runner.run_suite(specs, out, args.resume, on_start, on_done, published)
+    print(result.table)
+    print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
+    return 1 if result.failed else 0
+
+
+def _suite_jobs(specs, out: Path, resume: bool, options, published) -> int:
+    """``genbench suite --executor``: one job per run, a line as each ends, then the table."""
+    from genbench.executors import run_suite_jobs
+
+    def on_done(spec, record, problem):
+        if record is not None:
+            print(_summary(record), flush=True)
+        else:
+            print(f"{spec.model} {spec.dataset} seed {spec.seed}: FAILED {problem}", flush=True)
+
+    result = run_suite_jobs(specs, out, options, resume, on_done, published)
     print(result.table)
     print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
     return 1 if result.failed else 0
