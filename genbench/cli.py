@@ -78,6 +78,9 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--slurm-partition", default=None, help="SLURM partition (--executor slurm)"
     )
+    parser.add_argument(
+        "--slurm-gpus", type=int, default=0, metavar="N", help="GPUs per job (--executor slurm)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,6 +272,7 @@ def _job_options(args):
         args.job_timeout_min,
         args.parallel,
         args.slurm_partition,
+        args.slurm_gpus,
         args.backend,
         args.cpu_devices,
     )

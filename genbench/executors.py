@@ -39,6 +39,7 @@ class JobOptions:
       timeout_min: each job's time limit in minutes.
       parallel: jobs running at once (local: started here; slurm: the array's limit).
       slurm_partition: SLURM partition (``None``: the cluster's default).
+      slurm_gpus: GPUs of each SLURM job.
       backend: the ``--backend`` of every job.
       cpu_devices: the ``--cpu-devices`` of every job.
     """
@@ -47,6 +48,7 @@ class JobOptions:
     timeout_min: int = 240
     parallel: int = 1
     slurm_partition: str | None = None
+    slurm_gpus: int = 0
     backend: str | None = None
     cpu_devices: int | None = None
 
@@ -59,6 +61,8 @@ def check_options(options: JobOptions) -> None:
         raise UsageError(f"--job-timeout-min={options.timeout_min} must be >= 1")
     if options.parallel < 1:
         raise UsageError(f"--parallel={options.parallel} must be >= 1")
+    if options.slurm_gpus < 0:
+        raise UsageError(f"--slurm-gpus={options.slurm_gpus} must be >= 0")
     if importlib.util.find_spec("submitit") is None:
         raise UsageError(f"--executor {options.executor} needs submitit: {INSTALL_HINT}")
 
@@ -111,6 +115,8 @@ def make_executor(options: JobOptions, folder: Path):
     }
     if options.slurm_partition:
         parameters["slurm_partition"] = options.slurm_partition
+    if options.slurm_gpus:
+        parameters["gpus_per_node"] = options.slurm_gpus
     executor.update_parameters(**parameters)
     return executor
 

@@ -87,6 +87,7 @@ def test_a_job_that_dies_is_a_failed_run_and_the_suite_goes_on(tmp_path, capsys,
         (["--executor", "local", "--parallel", "0"], "--parallel=0 must be >= 1"),
         (["--executor", "local", "--job-timeout-min", "0"], "--job-timeout-min=0"),
         (["--executor", "local", "--distributed"], "drop --distributed"),
+        (["--executor", "slurm", "--slurm-gpus", "-1"], "--slurm-gpus=-1 must be >= 0"),
         (["--executor", "k8s"], "invalid choice"),
     ],
 )
