@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -47,35 +48,52 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_processes(out, count: int) -> list[subprocess.Popen]:
-    """``count`` ``genbench run`` processes of TINY_RUN joined through a localhost coordinator."""
+def _start_processes(out, logs, count: int) -> list[tuple[subprocess.Popen, object]]:
+    """``count`` ``genbench run`` processes of TINY_RUN joined through a localhost coordinator.
+
+    Returns:
+      (process, its log file, in ``logs``) pairs: a file, not a pipe, never fills and blocks.
+    """
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env.pop("XLA_FLAGS", None)  # --cpu-devices decides
     coordinator = f"127.0.0.1:{_free_port()}"
-    return [
-        subprocess.Popen(
-            [sys.executable, "-m", "genbench", *TINY_RUN, "--out", str(out)]
-            + ["--cpu-devices", "2", "--coordinator", coordinator]
-            + ["--num-processes", str(count), "--process-id", str(index)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+    started = []
+    for index in range(count):
+        log = open(logs / f"process{index}.log", "w+")  # noqa: SIM115 (closed by _wait_all)
+        argv = [*TINY_RUN, "--out", str(out), "--cpu-devices", "2", "--coordinator", coordinator]
+        argv += ["--num-processes", str(count), "--process-id", str(index)]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "genbench", *argv], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        for index in range(count)
-    ]
+        started.append((process, log))
+    return started
 
 
-def _wait_all(processes: list[subprocess.Popen]) -> list[tuple[int, str]]:
-    """Each process's (exit status, output); kills them all if any overruns its time."""
+def _wait_all(started: list[tuple[subprocess.Popen, object]]) -> list[tuple[int, str]]:
+    """Each process's (exit status, output).
+
+    A process that fails leaves its peer waiting for it, and a hung pair never
+    ends: once one fails or the time is up, the others are killed.
+    """
+    processes = [process for process, _ in started]
+    deadline = time.monotonic() + PROCESS_TIMEOUT_S
     try:
-        return [(p.wait(PROCESS_TIMEOUT_S), p.stdout.read()) for p in processes]
+        while time.monotonic() < deadline:
+            codes = [p.poll() for p in processes]
+            if None not in codes or any(code not in (None, 0) for code in codes):
+                break
+            time.sleep(0.2)
     finally:
         for p in processes:
             if p.poll() is None:
                 p.kill()
-                p.wait()
-            p.stdout.close()
+            p.wait()
+    results = []
+    for process, log in started:
+        log.seek(0)
+        results.append((process.returncode, log.read()))
+        log.close()
+    return results
 
 
 def _one_process_history(seed: int) -> list[dict]:
@@ -97,9 +115,10 @@ def _one_process_history(seed: int) -> list[dict]:
     return fit_model(spec.config.train.fit, job).history
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_process_and_only_process_0_writes(tmp_path):
     out = tmp_path / "out"
-    processes = _start_processes(out, 2)
+    processes = _start_processes(out, tmp_path, 2)
     try:
         expected = _one_process_history(seed=3)  # while the two processes work
     finally:
