@@ -219,7 +219,12 @@ def _configure(args) -> None:
     runtime.configure(args.backend, args.cpu_devices)
     # jax.distributed must start before anything starts the backend (check_backend does).
     if args.distributed or args.coordinator is not None:
-        runtime.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        try:
+            runtime.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        except (RuntimeError, ValueError) as error:  # no cluster found, coordinator unreachable
+            reason = next((line for line in str(error).splitlines() if line.strip()), "")
+            how = f"--coordinator {args.coordinator}" if args.coordinator else "--distributed"
+            raise UsageError(f"{how}: cannot join the multi-process run ({reason})") from None
     try:
         runtime.check_backend(args.backend)
     except ValueError as error:
@@ -266,7 +271,9 @@ def _job_options(args):
     from genbench import executors
 
     if args.distributed or args.coordinator is not None:
-        raise UsageError("--executor runs each run as a job of one process; drop --distributed")
+        raise UsageError(
+            "--executor runs each run as a job of one process; drop --distributed/--coordinator"
+        )
     options = executors.JobOptions(
         args.executor,
         args.job_timeout_min,

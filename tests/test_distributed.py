@@ -156,3 +156,19 @@ def test_bad_process_options_are_one_line_and_exit_2(command, argv, fragment, tm
     assert err.startswith("genbench: error: ") and err.count("\n") == 1, err
     assert fragment in err
     assert not out.exists()  # checked before the output directory is made
+
+
+def test_distributed_without_a_cluster_is_one_line_and_exit_2(tmp_path):
+    """A fresh process: in this one the backend has started, too late to join anything."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OMPI_", "PMI"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "genbench", "run", "vae", "ring8", "--distributed"]
+        + ["--out", str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("genbench: error: --distributed: cannot join"), done.stderr
+    assert done.stderr.count("\n") == 1 and not list((tmp_path / "out").iterdir())
