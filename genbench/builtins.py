@@ -8,6 +8,7 @@ from pathlib import Path
 from genbench.config import Preset
 from genbench.data import configs as data_configs
 from genbench.models import configs as model_configs
+from genbench.models.fast import train_defaults as fast_path_defaults
 from genbench.registry import (
     DatasetEntry,
     MetricEntry,
@@ -32,10 +33,6 @@ PACGAN_NETWORKS = {
     "train.batch_size": 100,
 }
 _SUITE_DIR = Path(__file__).parent / "suites"
-# Small dense networks train faster with Eigen's dots than YNNPACK's on CPU
-# (benchmarks/README.md: VAE and GAN benchmark steps 7-16% faster on 2 cores; the
-# smoke suite's VAE and autoencoder runs between 2% slower and 10% faster).
-_SMALL_DENSE = {"train.cpu_dots": "eigen"}
 
 register_model(
     ModelEntry(
@@ -44,7 +41,7 @@ register_model(
         factory="genbench.models.vae:build",
         classes=("genbench.models.vae:VAE", "genbench.models.vae:LinearVAE"),
         description="VAE, Gaussian latent, Bernoulli or Gaussian MLP decoder",
-        defaults=_SMALL_DENSE,
+        defaults=fast_path_defaults("vae"),
         presets={
             "iwae": Preset(
                 "Burda et al. 2015: encoder D-200-200-50 tanh, mirrored decoder",
@@ -72,7 +69,7 @@ register_model(
         factory="genbench.models.autoencoder:build",
         classes=("genbench.models.autoencoder:Autoencoder",),
         description="deterministic or denoising MLP autoencoder",
-        defaults=_SMALL_DENSE,
+        defaults=fast_path_defaults("autoencoder"),
         presets={
             "denoising": Preset(
                 "denoising autoencoder: masking noise, probability 0.25",
@@ -118,7 +115,12 @@ register_model(
         factory="genbench.models.gan:build",
         classes=("genbench.models.gan:GAN",),
         description="GAN: non-saturating, minimax or WGAN-GP; PacGAN packing; n_critic",
-        defaults={"train.lr": 1e-4, "train.b1": 0.5, "train.b2": 0.999, **_SMALL_DENSE},
+        defaults={
+            "train.lr": 1e-4,
+            "train.b1": 0.5,
+            "train.b2": 0.999,
+            **fast_path_defaults("gan"),
+        },
         presets={
             "pacgan": Preset(
                 "PacGAN 2-D networks (Lin et al. 2018) on a CPU budget of 10,000 steps: G 4x400 "
@@ -171,7 +173,7 @@ register_model(
         factory="genbench.models.transformer:build",
         classes=("genbench.models.transformer:Transformer",),
         description="decoder-only causal transformer (GPT): exact NLL per token, KV-cache sampling",
-        defaults={"train.batch_size": 32},
+        defaults={"train.batch_size": 32, **fast_path_defaults("transformer")},
         presets={
             "shakespeare-char-cpu": Preset(
                 "nanoGPT's CPU run of shakespeare_char: 4 layers, 4 heads, 128 wide, block 64, "

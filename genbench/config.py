@@ -53,6 +53,9 @@ class TrainConfig:
     # default; "eigen" measured 7-16% faster for the small dense networks of the VAE
     # and GAN benchmarks on 2 cores, and 4-9% slower for the transformer.
     cpu_dots: Literal["ynnpack", "eigen"] = "ynnpack"
+    # dtype of the training step's arithmetic: parameters and optimiser state stay float32
+    # (bfloat16: float inputs and a bfloat16 copy of the parameters per step, losses in float32)
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"
     fit: Literal["gradient", "exact", "em"] = "gradient"  # how the model is fitted
     restarts: int = 1  # EM: independent initialisations; the best training likelihood wins
     checkpoint_every: int = 0  # steps between checkpoints (multiple of inner_steps); 0: none

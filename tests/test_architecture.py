@@ -15,7 +15,7 @@ ALLOWED = {
     "errors": set(),
     "inference": set(),
     "models": {"contract", "errors", "inference"},
-    "train": {"config", "contract", "errors"},
+    "train": {"config", "contract", "errors", "models"},
     "results": {"errors"},
 }
 # Capability attribute names, models' and datasets' alike, that only contract.py may probe.

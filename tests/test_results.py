@@ -27,6 +27,8 @@ from genbench.results import (
     validate_record,
     write_record,
 )
+from genbench.results.compare import agreement_cell, metrics_agree
+from genbench.results.table import Stat
 
 
 def make_record(seed=0, nll=1.0, backend="cpu", lr=1e-3, status="ok", **overrides):
@@ -316,6 +318,7 @@ def test_compare_lines_up_backends_with_ratios():
     assert row.ratio("step_ms") == pytest.approx(0.25)
     text = format_compare([row], "md", "cpu", "gpu")
     assert "A = cpu, B = gpu" in text and "| step_ms A | step_ms B | step_ms B/A |" in text
+    assert "| metrics agree |" in text and "| all " in text
     assert "| 2 | 0.5 | 0.25 |" in text
     latex = format_compare([row], "latex", "cpu", "gpu")
     assert "step\\_ms B/A" in latex and "& 2 & 0.5 & 0.25 \\\\" in latex
@@ -328,8 +331,8 @@ def test_compare_lists_one_sided_groups_with_missing_values():
     assert all(r.ratio("step_ms") is None for r in rows)
     assert sorted(r.variant for r in rows) == ["default train.lr=0.001", "default train.lr=0.5"]
     text = format_compare(rows, "md")
-    assert "| default train.lr=0.001 | 1 | – | – | -1.5 | – | – | 2 | – | – |" in text
-    assert "| default train.lr=0.5 | – | 1 | – | – | -1.5 | – | – | 2 | – |" in text
+    assert "| default train.lr=0.001 | – | 1 | – | – | -1.5 | – | – | 2 | – | – |" in text
+    assert "| default train.lr=0.5 | – | – | 1 | – | – | -1.5 | – | – | 2 | – |" in text
     table = list(csv.DictReader(io.StringIO(format_compare(rows, "csv"))))
     assert {t["step_ms B/A"] for t in table} == {""}
 
@@ -342,7 +345,7 @@ def test_compare_csv_survives_commas_and_pairs_backends_on_one_side():
     rows = compare(a, b, metrics=["step_ms"])
     assert [(r.a.backend, r.b and r.b.backend) for r in rows] == [("cpu", None), ("gpu", "gpu")]
     table = list(csv.DictReader(io.StringIO(format_compare(rows, "csv"))))
-    assert list(table[0])[:4] == ["model", "dataset", "variant", "step_ms A"]
+    assert list(table[0])[:5] == ["model", "dataset", "variant", "metrics agree", "step_ms A"]
     assert float(table[1]["step_ms B/A"]) == pytest.approx(0.5)
     with pytest.raises(UsageError, match="allowed: csv, latex, md"):
         format_compare(rows, "html")
@@ -388,3 +391,29 @@ def test_bad_published_entries_are_refused(tmp_path, entry, fragment):
     )
     with pytest.raises(UsageError, match=fragment):
         load_published(str(path))
+
+
+def test_compare_says_which_metrics_agree_between_backends():
+    cpu = [make_record(seed=s, nll=1.0 + 0.1 * s) for s in range(4)]
+    same = [make_record(seed=s, nll=1.003 + 0.1 * s, backend="gpu") for s in range(4)]
+    (row,) = compare(cpu, same)
+    total, differ = row.disagreeing()
+    assert total >= 2 and differ == []  # step_ms differs 4x but is throughput, not a metric
+    assert agreement_cell(row) == f"all {total}"
+    shifted = [make_record(seed=s, nll=2.0 + 0.1 * s, backend="gpu") for s in range(4)]
+    (row,) = compare(cpu, shifted)
+    assert "nll [iwae_k10]" in row.disagreeing()[1]
+    assert "differ: " in agreement_cell(row) and "nll [iwae_k10]" in agreement_cell(row)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "agree"),
+    [
+        (Stat(100.0, 0.0, 1), Stat(101.9, 0.0, 1), True),  # within 2 %
+        (Stat(100.0, 0.0, 1), Stat(103.0, 0.0, 1), False),
+        (Stat(1.0, 0.2, 4), Stat(1.5, 0.2, 4), True),  # 0.5 < 3 * hypot(0.1, 0.1)
+        (Stat(1.0, 0.02, 4), Stat(1.5, 0.02, 4), False),
+    ],
+)
+def test_metrics_agree_within_two_percent_or_three_standard_errors(a, b, agree):
+    assert metrics_agree(a, b) is agree

@@ -274,10 +274,10 @@ def test_cpu_dots_picks_the_matmul_library_of_the_compiled_step():
 
 
 def test_a_jaxlib_without_the_dot_option_compiles_with_xla_defaults(monkeypatch):
-    import genbench.train.step as step_module
+    import genbench.models.fast.cpu_dots as cpu_dots
 
     unknown = {"ynnpack": {}, "eigen": {"xla_cpu_no_such_option": ""}}
-    monkeypatch.setattr(step_module, "CPU_DOT_OPTIONS", unknown)
+    monkeypatch.setattr(cpu_dots, "CPU_DOT_OPTIONS", unknown)
     train = TrainConfig(steps=2, batch_size=16, inner_steps=2, cpu_dots="eigen")
     with pytest.warns(UserWarning, match="XLA's default dot library"):
         result = fit(make_vae(), small_binary(), identity, train, 0, data_mesh(jax.devices()[:1]))

@@ -119,26 +119,3 @@ def test_kl_to_source_is_an_upper_bound_without_exact_likelihood(trained):
     assert estimators["kl_to_source"] == f"iwae_k{spec.config.eval.nll_k}"
     # Same source samples (same key); E[L_K] <= log q, so the KL can only grow (up to MC noise).
     assert exact["kl_to_source"] - 2e-3 <= bound["kl_to_source"] < exact["kl_to_source"] + 0.05
-
-
-def test_bernoulli_log_prob_and_its_gradient_equal_the_optax_form():
-    import optax
-
-    from genbench.models.likelihoods import bernoulli_log_prob
-
-    k_l, k_x = jax.random.split(jax.random.key(0))
-    logits = 4.0 * jax.random.normal(k_l, (3, 5, 7))  # K samples of logits for one x
-    x = jax.random.uniform(k_x, (5, 7))  # grey values too: the form is linear in x
-
-    def reference(logits, x):
-        return -jnp.sum(optax.sigmoid_binary_cross_entropy(logits, x), axis=-1)
-
-    def weighted(f):
-        return lambda logits, x: jnp.sum(jnp.cos(f(logits, x)))
-
-    np.testing.assert_allclose(bernoulli_log_prob(logits, x), reference(logits, x), rtol=1e-5)
-    ours = jax.grad(weighted(bernoulli_log_prob), (0, 1))(logits, x)
-    theirs = jax.grad(weighted(reference), (0, 1))(logits, x)
-    for a, b in zip(ours, theirs, strict=True):
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

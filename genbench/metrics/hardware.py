@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from genbench.data.download import atomic_write_bytes, cache_dir
+from genbench.models.fast.cpu_dots import CPU_DOT_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,6 @@ DEVICE_PEAKS: tuple[tuple[str, DevicePeak], ...] = (
 CPU_PEAK_FILE = "cpu_peak_flops.json"
 CPU_MATMUL_SIZE = 1024  # large enough to run at the dot library's full rate on CPU
 CPU_TIMED_CALLS = 12  # per dot library; the fastest counts
-# XLA:CPU compiler options of each dot library (the choices of ``train.cpu_dots``).
-CPU_DOT_LIBRARIES = {"ynnpack": {}, "eigen": {"xla_cpu_experimental_ynn_fusion_type": ""}}
 
 
 def device_peak(device_kind: str) -> DevicePeak | None:
@@ -92,7 +91,7 @@ def _best_matmul_rate(size: int, calls: int, options: dict) -> float:
 
 def measure_cpu_peak(size: int = CPU_MATMUL_SIZE, calls: int = CPU_TIMED_CALLS) -> float:
     """The best float32 matmul FLOP/s of this process's CPU device over both dot libraries."""
-    return max(_best_matmul_rate(size, calls, o) for o in CPU_DOT_LIBRARIES.values())
+    return max(_best_matmul_rate(size, calls, o) for o in CPU_DOT_OPTIONS.values())
 
 
 def _machine_key() -> str:

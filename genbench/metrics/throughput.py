@@ -77,16 +77,31 @@ def sample_tokens_per_s(model, timing_calls: int) -> float:
     return tokens / seconds
 
 
+def device_peak_bytes(devices) -> int | None:
+    """The largest ``peak_bytes_in_use`` of ``devices``' ``memory_stats()``, or None.
+
+    Accelerators (GPU, TPU) report their allocator's peak there; XLA:CPU reports
+    no statistics (``None``), so a CPU mesh gives None. Over several devices of a
+    data-parallel mesh the busiest one counts: it is the one that runs out first.
+    """
+    peaks = [
+        int(stats["peak_bytes_in_use"])
+        for stats in (device.memory_stats() or {} for device in devices)
+        if "peak_bytes_in_use" in stats
+    ]
+    return max(peaks) if peaks else None
+
+
 def peak_memory_bytes(step_fn) -> int:
     """Device peak from ``memory_stats()``; on CPU, the compiled step's footprint.
 
-    The CPU figure is arguments + outputs + temporaries - aliased (donated)
-    bytes of the compiled training call, from XLA's memory analysis.
+    On accelerators: the largest ``peak_bytes_in_use`` of this process's devices
+    (``device_peak_bytes``). The CPU figure is arguments + outputs + temporaries -
+    aliased (donated) bytes of the compiled training call, from XLA's memory analysis.
     """
-    # A local device: another process's devices have no memory stats here.
-    stats = jax.local_devices()[0].memory_stats() or {}
-    if "peak_bytes_in_use" in stats:
-        return int(stats["peak_bytes_in_use"])
+    peak = device_peak_bytes(jax.local_devices())
+    if peak is not None:
+        return peak
     mem = step_fn.memory_analysis()
     if mem is None:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)

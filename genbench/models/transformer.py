@@ -6,9 +6,11 @@ window positions j = 0..B-1 (B = ``block_size``), then ``n_layer`` pre-norm bloc
     h <- h + Drop(W_o Attn(LN_1(h))),   h <- h + Drop(W_2 GELU(W_1 LN_2(h)))   (W_1: C -> 4C),
 
 with causal multi-head attention, per head softmax(Q K^T / sqrt(D_h) + M) V,
-M_ij = -inf for j > i (``causal_attention``, equal to
-``jax.nn.dot_product_attention(..., is_causal=True)``),
-and logits f = LN_f(h) E^T (tied weights) or LN_f(h) W_out.
+M_ij = -inf for j > i (``causal_attention``), and logits f = LN_f(h) E^T
+(tied weights, ``attend``) or LN_f(h) W_out. The functions marked
+``replaceable`` are written in their canonical form; on CPU,
+``genbench.models.fast`` runs drop-in implementations of them that XLA:CPU
+computes faster (same values and gradients, up to float rounding).
 
 Probability of a window. Tokens x_0..x_{L-1} in {0..V-1} (0-based). The
 first token has its own learned distribution, q(x_0) = softmax(a) with ``a``
@@ -45,6 +47,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from genbench.models.fast import replaceable
+
 MAX_AUTO_BLOCK = 64  # block_size 0 means min(MAX_AUTO_BLOCK, T - 1)
 LN_EPS = 1e-5  # PyTorch's LayerNorm epsilon, as nanoGPT
 
@@ -57,57 +61,26 @@ def _dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
     return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
 
 
-def _rows(layer, x: jax.Array) -> jax.Array:
-    """``layer`` applied to ``x [..., C]`` as one 2-D product over its flattened rows.
-
-    Why: on ``[N, T, C]`` XLA:CPU's backward pass contracts two axes for the
-    weight gradient, and a training step of the benchmark config (4 x 256, block
-    128, batch 32) took 1,053 ms against 660 ms with every dense layer on
-    ``[N * T, C]`` rows (quiet 2-core CPU, median of 5).
-    """
-    return layer(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
+# The product of every dense layer (``nnx.Linear(..., dot_general=dense_product)``).
+dense_product = replaceable("dense_product")(jax.lax.dot_general)
 
 
-@jax.custom_vjp
+@replaceable("attend")
+def attend(embedding: nnx.Embed, h: jax.Array) -> jax.Array:
+    """Logits ``[..., V]`` of ``h [..., C]`` against the token embeddings (tied weights)."""
+    return embedding.attend(h)
+
+
+@replaceable("gelu")
 def gelu(x: jax.Array) -> jax.Array:
-    """Exact GELU, x Phi(x) (``jax.nn.gelu(x, approximate=False)``; PyTorch's ``nn.GELU()``).
-
-    Its derivative Phi(x) + x phi(x) is written out (custom VJP): XLA:CPU ran
-    the differentiated ``erf`` form slower, 630 against 585 ms for a training
-    step of the benchmark config (quiet 2-core CPU, median of 5).
-    """
+    """Exact GELU, x Phi(x) (PyTorch's ``nn.GELU()``, as nanoGPT)."""
     return jax.nn.gelu(x, approximate=False)
 
 
-def _gelu_forward(x):
-    return gelu(x), x
-
-
-def _gelu_backward(x, grad):
-    cdf = 0.5 * (1.0 + jax.lax.erf(x * (1.0 / math.sqrt(2.0))))
-    pdf = jnp.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
-    return (grad * (cdf + x * pdf),)
-
-
-gelu.defvjp(_gelu_forward, _gelu_backward)
-
-
+@replaceable("causal_attention")
 def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
-    """Causal softmax attention, ``[N, T, H, D]`` in and out (``jax.nn.dot_product_attention``
-    with ``is_causal=True``, scale 1 / sqrt(D); a test checks they agree).
-
-    Why not that function: it computes in the ``[N, T, H, D]`` layout, and on
-    XLA:CPU the backward pass of its batched products is slow. With the heads
-    moved next to the batch first (``[N, H, T, D]``), forward and backward of one
-    layer of the benchmark config took 21 ms against 41-44 ms (quiet 2-core CPU).
-    """
-    n, t, h, d = q.shape
-    q, k, v = (a.transpose(0, 2, 1, 3) for a in (q, k, v))
-    scores = jnp.einsum("nhqd,nhkd->nhqk", q, k) * (1.0 / math.sqrt(d))
-    causal = jnp.tril(jnp.ones((t, t), bool))
-    scores = jnp.where(causal, scores, jnp.finfo(scores.dtype).min)
-    out = jnp.einsum("nhqk,nhkd->nhqd", jax.nn.softmax(scores, axis=-1), v)
-    return out.transpose(0, 2, 1, 3)
+    """Causal softmax attention, ``[N, T, H, D]`` in and out, scale 1 / sqrt(D)."""
+    return jax.nn.dot_product_attention(q, k, v, is_causal=True)
 
 
 class Block(nnx.Module):
@@ -125,7 +98,13 @@ class Block(nnx.Module):
 
         def linear(a, b, kernel_init):
             return nnx.Linear(
-                a, b, use_bias=bias, kernel_init=kernel_init, bias_init=zeros, rngs=rngs
+                a,
+                b,
+                use_bias=bias,
+                kernel_init=kernel_init,
+                bias_init=zeros,
+                dot_general=dense_product,
+                rngs=rngs,
             )
 
         self.n_head = n_head
@@ -140,15 +119,15 @@ class Block(nnx.Module):
         """Queries, keys and values of ``x [N, T, C]``, each ``[N, T, H, C / H]``."""
         n, t, c = x.shape
         shape = (n, t, self.n_head, c // self.n_head)
-        q, k, v = jnp.split(_rows(self.c_attn, self.ln_1(x)), 3, axis=-1)
+        q, k, v = jnp.split(self.c_attn(self.ln_1(x)), 3, axis=-1)
         return q.reshape(shape), k.reshape(shape), v.reshape(shape)
 
     def finish(self, x, attention, rate: float = 0.0, keys=None) -> jax.Array:
         """The residual updates after the attention heads ``[N, T, H, D_h]`` of ``x``."""
         k_attn, k_mlp = (None, None) if keys is None else keys
-        x = x + _dropout(_rows(self.c_proj, attention.reshape(x.shape)), rate, k_attn)
-        hidden = gelu(_rows(self.c_fc, self.ln_2(x)))
-        return x + _dropout(_rows(self.mlp_proj, hidden), rate, k_mlp)
+        x = x + _dropout(self.c_proj(attention.reshape(x.shape)), rate, k_attn)
+        hidden = gelu(self.c_fc(self.ln_2(x)))
+        return x + _dropout(self.mlp_proj(hidden), rate, k_mlp)
 
     def __call__(self, x: jax.Array, rate: float = 0.0, keys=None) -> jax.Array:
         q, k, v = self.qkv(x)
@@ -200,7 +179,12 @@ class Transformer(nnx.Module):
         self.ln_f = nnx.LayerNorm(n_embd, epsilon=LN_EPS, use_bias=bias, rngs=rngs)
         if not tie_weights:
             self.lm_head = nnx.Linear(
-                n_embd, vocab_size, use_bias=False, kernel_init=init, rngs=rngs
+                n_embd,
+                vocab_size,
+                use_bias=False,
+                kernel_init=init,
+                dot_general=dense_product,
+                rngs=rngs,
             )
         self.first_logits = nnx.Param(jnp.zeros(vocab_size))
 
@@ -227,7 +211,7 @@ class Transformer(nnx.Module):
     def head(self, h: jax.Array) -> jax.Array:
         """Logits ``[..., V]`` of the final hidden states."""
         h = self.ln_f(h)
-        return _rows(self.wte.attend if self.tie_weights else self.lm_head, h)
+        return attend(self.wte, h) if self.tie_weights else self.lm_head(h)
 
     def __call__(self, tokens: jax.Array, rng: jax.Array | None = None) -> jax.Array:
         """Next-token logits ``[N, T, V]`` of ``tokens [N, T]`` (T <= B) at positions 0..T-1.

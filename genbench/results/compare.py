@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from genbench.results.records import canonical_json
 from genbench.results.table import (
     MISSING,
     Row,
+    Stat,
     aggregate,
     check_format,
     default_columns,
@@ -42,6 +44,54 @@ class CompareRow:
         """``mean_b / mean_a`` of ``column``; None when either is missing or A is 0."""
         a, b = self.mean("a", column), self.mean("b", column)
         return None if a is None or a == 0 or b is None else b / a
+
+    def disagreeing(self) -> tuple[int, list[str]]:
+        """``(metrics compared, names of those that differ)`` over the metric columns both
+        sides have (throughput, standard errors and sample counts excluded): a metric
+        agrees when ``metrics_agree`` says so."""
+        if self.a is None or self.b is None:
+            return 0, []
+        names = [
+            c
+            for c in sorted(self.a.values.keys() & self.b.values.keys())
+            if c not in self.a.throughput and c not in self.b.throughput and not _bookkeeping(c)
+        ]
+        return len(names), [
+            c for c in names if not metrics_agree(self.a.values[c], self.b.values[c])
+        ]
+
+
+# Two sides' metric agrees within this fraction of its size (floating-point and kernel
+# differences between backends), or within AGREE_SE combined standard errors of the two
+# means where seeds vary.
+AGREE_RELATIVE = 0.02
+AGREE_SE = 3.0
+
+
+def _bookkeeping(column: str) -> bool:
+    base = column.split(" [")[0]
+    return base.endswith(("_se", "_n")) or base == "molecule_samples"
+
+
+def metrics_agree(a: Stat, b: Stat) -> bool:
+    """Whether two aggregated values of one metric agree: ``|a - b|`` within
+    ``AGREE_RELATIVE`` of the larger magnitude, or within ``AGREE_SE`` standard errors of
+    the difference of the means (std / sqrt(n) on each side)."""
+    gap = abs(a.mean - b.mean)
+    if gap <= AGREE_RELATIVE * max(abs(a.mean), abs(b.mean)):
+        return True
+    se = math.hypot(a.std / math.sqrt(max(a.n, 1)), b.std / math.sqrt(max(b.n, 1)))
+    return gap <= AGREE_SE * se
+
+
+def agreement_cell(row: CompareRow) -> str:
+    """``all 12``, ``10/12; differ: nll, kl_to_source`` or ``–`` (nothing to compare)."""
+    total, differ = row.disagreeing()
+    if total == 0:
+        return MISSING
+    if not differ:
+        return f"all {total}"
+    return f"{total - len(differ)}/{total}; differ: {', '.join(differ)}"
 
 
 def _pairs(rows_a: list[Row], rows_b: list[Row]) -> list[tuple[Row | None, Row | None]]:
@@ -97,13 +147,20 @@ def _cells(row: CompareRow, columns: list[str], fmt: str) -> list[str]:
     values = []
     for c in columns:
         values += [row.mean("a", c), row.mean("b", c), row.ratio(c)]
+    agree = agreement_cell(row)
     if fmt == "csv":
-        return [row.model, row.dataset, row.variant] + [
+        return [row.model, row.dataset, row.variant, "" if agree == MISSING else agree] + [
             "" if v is None else repr(v) for v in values
         ]
     texts = [MISSING if v is None else number(v) for v in values]
     escape = latex_escape if fmt == "latex" else md_escape
-    return [escape(t) for t in (row.model, row.dataset, row.variant)] + texts
+    return [escape(t) for t in (row.model, row.dataset, row.variant, agree)] + texts
+
+
+TOLERANCE_NOTE = (
+    f"metrics agree: every metric both sides have is within {AGREE_RELATIVE:.0%} "
+    f"or {AGREE_SE:g} standard errors of the difference"
+)
 
 
 def format_compare(
@@ -129,7 +186,7 @@ def format_compare(
     if columns is None:
         present = [r for row in rows for r in (row.a, row.b) if r is not None]
         columns = default_columns(present, "md")
-    head = ["model", "dataset", "variant"]
+    head = ["model", "dataset", "variant", "metrics agree"]
     for c in columns:
         head += [f"{c} A", f"{c} B", f"{c} B/A"]
     body = [_cells(row, columns, fmt) for row in rows]
@@ -138,9 +195,9 @@ def format_compare(
         csv.writer(buffer, lineterminator="\n").writerows([head, *body])
         return buffer.getvalue()
     if fmt == "latex":
-        legend = f"% A = {label_a}, B = {label_b}".replace("\n", " ")
-        return legend + "\n" + latex_tabular(head, body, 3)
-    lines = [f"A = {md_escape(label_a)}, B = {md_escape(label_b)}", ""]
+        legend = f"% A = {label_a}, B = {label_b}; {TOLERANCE_NOTE}".replace("\n", " ")
+        return legend + "\n" + latex_tabular(head, body, 4)
+    lines = [f"A = {md_escape(label_a)}, B = {md_escape(label_b)}; {TOLERANCE_NOTE}", ""]
     lines += ["| " + " | ".join(md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines) + "\n"

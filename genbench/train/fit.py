@@ -116,6 +116,7 @@ def fit(
         inner_steps=train.inner_steps,
         seed=seed,
         cpu_dots=train.cpu_dots,
+        compute_dtype=train.compute_dtype,
     )
     state = step_fn.init_state(model)
     history, resumed_from = [], 0

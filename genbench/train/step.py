@@ -31,14 +31,11 @@ from jax.sharding import Mesh
 from genbench import contract
 from genbench.contract import param_groups
 from genbench.errors import UsageError
+from genbench.models.fast.cpu_dots import cpu_dot_options
 from genbench.train.mesh import batch_sharded, replicated
 
 Phase = tuple[tuple[str, ...], int]
 TrainState = dict[str, Any]
-
-# XLA compiler options per ``train.cpu_dots``: an empty YNNPACK fusion list leaves
-# every dot to XLA's Eigen-based emitter.
-CPU_DOT_OPTIONS = {"ynnpack": {}, "eigen": {"xla_cpu_experimental_ynn_fusion_type": ""}}
 
 
 def update_schedule(model: nnx.Module, groups: Sequence[str]) -> list[Phase]:
@@ -69,7 +66,12 @@ class TrainStep:
       inner_steps: optimisation steps per compiled call.
       seed: run seed; step ``s`` uses ``fold_in(key(seed), s)``.
       cpu_dots: XLA:CPU's matrix-product library on CPU devices, ``"ynnpack"``
-        (XLA's default) or ``"eigen"``; ignored on other platforms.
+        (XLA's default) or ``"eigen"``; ignored on other platforms
+        (``genbench.models.fast.cpu_dots``).
+      compute_dtype: ``"float32"``, or ``"bfloat16"`` for mixed precision: each loss
+        sees a bfloat16 copy of the parameters, of the non-parameter state and of
+        the batch's float arrays, and returns its losses in float32; parameters,
+        gradients and optimiser states stay float32.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class TrainStep:
         inner_steps: int,
         seed: int,
         cpu_dots: str = "ynnpack",
+        compute_dtype: str = "float32",
     ):
         groups = param_groups(model)
         if set(groups) != set(optimizers):
@@ -106,8 +109,8 @@ class TrainStep:
             self._multi_step, donate_argnums=(0,), out_shardings=replicated(mesh)
         )
         self._compiled = None
-        on_cpu = mesh.devices.flat[0].platform == "cpu"
-        self.compiler_options = CPU_DOT_OPTIONS[cpu_dots] if on_cpu else {}
+        self.compiler_options = cpu_dot_options(cpu_dots, mesh.devices.flat[0].platform)
+        self.compute_dtype = jnp.dtype(compute_dtype)
 
     # -- state ------------------------------------------------------------------------------
     def init_state(self, model: nnx.Module) -> TrainState:
@@ -146,9 +149,12 @@ class TrainStep:
             def group_loss(group_params, group=group):
                 # merge makes fresh Variables at this trace level from the plain
                 # arrays, so the loss may update non-parameter state.
-                model = self._merge({**params, group: group_params}, rest)
-                group_losses, group_metrics = model.loss(batch, rng)
-                return group_losses[group], (group_losses, group_metrics, self._split_rest(model))
+                compute = self._in_compute_dtype
+                model = self._merge(compute({**params, group: group_params}), compute(rest))
+                group_losses, group_metrics = model.loss(compute(batch), rng)
+                group_losses, group_metrics = _as_float32((group_losses, group_metrics))
+                new_rest = _like(self._split_rest(model), rest)
+                return group_losses[group], (group_losses, group_metrics, new_rest)
 
             (loss, (_, metrics, new_rest)), grads = jax.value_and_grad(group_loss, has_aux=True)(
                 params[group]
@@ -161,6 +167,15 @@ class TrainStep:
             if self.check_gradients:
                 grad_finite[group] = _all_finite(grads)
         return new_params, new_rest, new_opt, losses, metrics, grad_finite
+
+    def _in_compute_dtype(self, tree):
+        """``tree`` with its floating arrays in the compute dtype (a no-op for float32)."""
+        if self.compute_dtype == jnp.float32:
+            return tree
+        return jax.tree.map(
+            lambda a: a.astype(self.compute_dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
+            tree,
+        )
 
     def _step_keys(self, steps: jax.Array) -> dict[str, jax.Array]:
         """Every key the steps ``steps`` use, derived for all of them at once.
@@ -279,15 +294,29 @@ class TrainStep:
         return None if flops is None or flops < 0 else float(flops)
 
 
+def _as_float32(tree):
+    """``tree`` with its floating arrays in float32 (losses and metrics of a bfloat16 step)."""
+    return jax.tree.map(
+        lambda a: a.astype(jnp.float32) if jnp.issubdtype(jnp.result_type(a), jnp.floating) else a,
+        tree,
+    )
+
+
+def _like(tree, reference):
+    """``tree`` cast leaf by leaf to ``reference``'s dtypes (state carried between steps)."""
+    return jax.tree.map(lambda a, r: jnp.asarray(a).astype(jnp.result_type(r)), tree, reference)
+
+
 def _all_finite(tree) -> jax.Array:
     """Whether every element of every leaf is finite (a norm would overflow first)."""
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
 def make_train_step(
-    model, optimizers, *, feeder, transform, mesh, inner_steps=1, seed=0, cpu_dots="ynnpack"
+    model, optimizers, *, feeder, transform, mesh, inner_steps=1, seed=0, **options
 ):
-    """Builds the shared ``TrainStep`` of ``model`` (see ``TrainStep`` for the arguments)."""
+    """Builds the shared ``TrainStep`` of ``model`` (see ``TrainStep`` for the arguments;
+    ``options``: ``cpu_dots``, ``compute_dtype``)."""
     return TrainStep(
         model,
         optimizers,
@@ -296,5 +325,5 @@ def make_train_step(
         mesh=mesh,
         inner_steps=inner_steps,
         seed=seed,
-        cpu_dots=cpu_dots,
+        **options,
     )
