@@ -16,6 +16,8 @@ platform and device count.
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,13 +94,33 @@ def run_job(spec: RunSpec, out_dir: str, backend: str | None, cpu_devices: int |
         return {"usage_error": str(error)}
 
 
+def import_submitit():
+    """submitit, imported without its logging set-up unless the user asks for it.
+
+    At import, submitit calls ``logging.config.dictConfig``, which shuts down
+    every handler configured before (absl's, for one); its INFO lines would also
+    interleave with genbench's. ``SUBMITIT_LOG_LEVEL`` set by the user stands,
+    and the jobs (which inherit the environment) keep submitit's own logging.
+    """
+    if "submitit" in sys.modules or "SUBMITIT_LOG_LEVEL" in os.environ:
+        import submitit
+
+        return submitit
+    os.environ["SUBMITIT_LOG_LEVEL"] = "NOCONFIG"
+    try:
+        import submitit
+    finally:
+        del os.environ["SUBMITIT_LOG_LEVEL"]
+    return submitit
+
+
 def make_executor(options: JobOptions, folder: Path):
     """The submitit executor of ``options``, logging under ``folder``.
 
     Raises:
       UsageError: ``slurm`` where SLURM's commands are missing.
     """
-    import submitit
+    submitit = import_submitit()
 
     if options.executor == "local":
         executor = submitit.LocalExecutor(folder=folder)
