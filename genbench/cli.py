@@ -38,14 +38,49 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--distributed",
         action="store_true",
-        help="multi-host run: jax.distributed.initialize() (SLURM, TPU pods, or JAX_* env)",
+        help="multi-process run: jax.distributed.initialize() detects the cluster (SLURM, TPU)",
     )
+    parser.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="multi-process run with process 0's coordinator at HOST:PORT (implies "
+        "--distributed; needs --num-processes and --process-id)",
+    )
+    parser.add_argument("--num-processes", type=int, default=None, metavar="N")
+    parser.add_argument("--process-id", type=int, default=None, metavar="I")
     parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="override a config field, e.g. train.lr=1e-3 (repeatable)",
+    )
+
+
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default=None,
+        help="one submitit job per run: local processes or a SLURM job array "
+        "(pip install 'genbench[cluster]'); default: every run in this process",
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=1, metavar="N", help="jobs running at once (--executor)"
+    )
+    parser.add_argument(
+        "--job-timeout-min",
+        type=int,
+        default=240,
+        metavar="MIN",
+        help="each job's time limit in minutes (--executor)",
+    )
+    parser.add_argument(
+        "--slurm-partition", default=None, help="SLURM partition (--executor slurm)"
+    )
+    parser.add_argument(
+        "--slurm-gpus", type=int, default=0, metavar="N", help="GPUs per job (--executor slurm)"
     )
 
 
@@ -75,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
     p.add_argument("--shard", default=None, metavar="I/N", help="run only share I of N (0-based)")
     _add_device_options(p)
+    _add_executor_options(p)
     p.set_defaults(handler=cmd_suite)
 
     p = sub.add_parser("table", help="aggregate records over seeds into a table")
@@ -146,18 +182,54 @@ def _overrides(args) -> dict[str, str]:
     return overrides
 
 
-def _configure(args) -> None:
+def check_device_options(args) -> None:
+    """Checks the device and multi-process options before anything is written or imported.
+
+    Raises:
+      UsageError: a device count below 1, or explicit multi-process options
+        that are incomplete or inconsistent.
+    """
     if args.cpu_devices is not None and args.cpu_devices < 1:
         raise UsageError(f"--cpu-devices={args.cpu_devices} must be >= 1")
+    explicit = {
+        "--coordinator": args.coordinator,
+        "--num-processes": args.num_processes,
+        "--process-id": args.process_id,
+    }
+    given = [name for name, value in explicit.items() if value is not None]
+    if given and len(given) < len(explicit):
+        missing = [name for name in explicit if name not in given]
+        raise UsageError(f"{', '.join(given)} needs {' and '.join(missing)} too")
+    if not given:
+        return
+    host, _, port = args.coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--coordinator={args.coordinator} must be HOST:PORT (port 1-65535)")
+    if args.num_processes < 1:
+        raise UsageError(f"--num-processes={args.num_processes} must be >= 1")
+    if not 0 <= args.process_id < args.num_processes:
+        raise UsageError(
+            f"--process-id={args.process_id} must be in 0..{args.num_processes - 1} "
+            f"(--num-processes={args.num_processes})"
+        )
+
+
+def _configure(args) -> None:
     from genbench import runtime
 
     runtime.configure(args.backend, args.cpu_devices)
+    # jax.distributed must start before anything starts the backend (check_backend does).
+    if args.distributed or args.coordinator is not None:
+        try:
+            runtime.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        except (RuntimeError, ValueError) as error:  # no cluster found, coordinator unreachable
+            reason = next((line for line in str(error).splitlines() if line.strip()), "")
+            how = f"--coordinator {args.coordinator}" if args.coordinator else "--distributed"
+            raise UsageError(f"{how}: cannot join the multi-process run ({reason})") from None
     try:
         runtime.check_backend(args.backend)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if args.distributed:
-        runtime.initialize_distributed()
 
 
 def _summary(record: RunRecord) -> str:
@@ -174,6 +246,7 @@ def _summary(record: RunRecord) -> str:
 
 
 def cmd_run(args) -> int:
+    check_device_options(args)
     spec = resolve(args.model, args.dataset, args.preset, _overrides(args), args.seed)
     warn_plugin_problems()
     out = check_writable(args.out)
@@ -191,7 +264,32 @@ def cmd_run(args) -> int:
     return 0 if record.status == "ok" else 1
 
 
+def _job_options(args):
+    """The checked ``executors.JobOptions`` of ``--executor``, or None without it."""
+    if args.executor is None:
+        return None
+    from genbench import executors
+
+    if args.distributed or args.coordinator is not None:
+        raise UsageError(
+            "--executor runs each run as a job of one process; drop --distributed/--coordinator"
+        )
+    options = executors.JobOptions(
+        args.executor,
+        args.job_timeout_min,
+        args.parallel,
+        args.slurm_partition,
+        args.slurm_gpus,
+        args.backend,
+        args.cpu_devices,
+    )
+    executors.check_options(options)
+    return options
+
+
 def cmd_suite(args) -> int:
+    check_device_options(args)
+    job_options = _job_options(args)
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds={args.seeds} must be >= 1")
     specs = load_suite(args.suite, args.seeds, _overrides(args))
@@ -201,6 +299,8 @@ def cmd_suite(args) -> int:
     if args.shard is not None:
         specs = shard(specs, *parse_shard(args.shard))
     out = check_writable(args.out or Path("runs") / suite_name)
+    if job_options is not None:
+        return _suite_jobs(specs, out, args.resume, job_options, published)
     _configure(args)
     from genbench import runner
     from genbench.progress import progress_bars, step_callback
@@ -218,6 +318,22 @@ def cmd_suite(args) -> int:
             bars.console.print(_summary(record), soft_wrap=True, markup=False, highlight=False)
 
         result = runner.run_suite(specs, out, args.resume, on_start, on_done, published)
+    print(result.table)
+    print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
+    return 1 if result.failed else 0
+
+
+def _suite_jobs(specs, out: Path, resume: bool, options, published) -> int:
+    """``genbench suite --executor``: one job per run, a line as each ends, then the table."""
+    from genbench.executors import run_suite_jobs
+
+    def on_done(spec, record, problem):
+        if record is not None:
+            print(_summary(RunRecord.from_dict(record)), flush=True)
+        else:
+            print(f"{spec.model} {spec.dataset} seed {spec.seed}: FAILED {problem}", flush=True)
+
+    result = run_suite_jobs(specs, out, options, resume, on_done, published)
     print(result.table)
     print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
     return 1 if result.failed else 0

@@ -220,25 +220,62 @@ def run_suite(
       on_done: ``(token, record) -> None`` after each run (a ``RunRecord``).
       published: the suite's published reference numbers, added to its table.
     """
-    from genbench.results import aggregate, format_table
-    from genbench.results.table import published_rows
-
     todo = pending_runs(specs, out_dir, resume)
     failed = 0
     for spec in todo:
         token, progress = on_start(spec) if on_start else (None, None)
-        try:
-            record = run(spec, progress, checkpoint_root=Path(out_dir) / CHECKPOINT_DIR)
-        except PluginError as error:  # one run's broken plugin code: recorded, the suite goes on
-            record = failed_record(new_record(spec), error)
-        if is_writer():
-            write_record(record, out_dir)
+        record = run_and_record(spec, out_dir, progress)
         failed += record.status != "ok"
         if on_done:
             on_done(token, record)
+    table = write_suite_table(out_dir, published, write=is_writer())
+    return SuiteResult(len(todo), len(specs) - len(todo), failed, table)
+
+
+def run_and_record(
+    spec: RunSpec, out_dir: str | Path, progress: Callable[[int], None] | None = None
+) -> RunRecord:
+    """Runs one spec of a suite and writes its record into ``out_dir`` (process 0 only).
+
+    A run whose plugin code breaks the contract (``PluginError``) is recorded
+    as failed, so that a suite goes on; ``UsageError`` propagates.
+
+    Args:
+      spec: the run.
+      out_dir: directory of the suite's records (checkpoints under ``CHECKPOINT_DIR``).
+      progress: ``steps_done -> None``, passed to ``run``.
+
+    Returns:
+      The run's record.
+    """
+    try:
+        record = run(spec, progress, checkpoint_root=Path(out_dir) / CHECKPOINT_DIR)
+    except PluginError as error:  # one run's broken plugin code: recorded, the suite goes on
+        record = failed_record(new_record(spec), error)
+    if is_writer():
+        write_record(record, out_dir)
+    return record
+
+
+def write_suite_table(
+    out_dir: str | Path, published: Sequence[dict] = (), write: bool = True
+) -> str:
+    """Aggregates the records in ``out_dir`` (with ``published`` rows) into ``table.md``.
+
+    Args:
+      out_dir: directory of the suite's records.
+      published: the suite's published reference numbers, added as rows.
+      write: whether this process writes ``table.md`` (process 0 of a multi-process run).
+
+    Returns:
+      The Markdown table; empty (and nothing written) when ``out_dir`` holds no records.
+    """
+    from genbench.results import aggregate, format_table
+    from genbench.results.table import published_rows
+
     records = existing_records(out_dir)  # empty for an empty shard in an empty directory
     rows = aggregate(records) + published_rows(list(published))
     table = format_table(rows, "md") if records else ""
-    if is_writer() and table:
+    if write and table:
         atomic_write(Path(out_dir) / "table.md", table)
-    return SuiteResult(len(todo), len(specs) - len(todo), failed, table)
+    return table

@@ -63,16 +63,31 @@ def check_backend(backend: str | None) -> None:
         raise ValueError(f"--backend {backend}: no {BACKENDS[backend]} device is available")
 
 
-def initialize_distributed() -> None:
-    """Joins a multi-process run (``jax.distributed.initialize``; cluster auto-detection).
+def initialize_distributed(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+    """Joins a multi-process run with ``jax.distributed.initialize``.
 
     Every process then sees all devices of all processes in ``jax.devices()``,
-    so the mesh of the shared step spans the hosts. Records are written by
-    process 0 only (``is_writer``).
+    so the mesh of the shared step spans the processes. Records are written by
+    process 0 only (``is_writer``). Must run before anything starts JAX's backend.
+
+    Args:
+      coordinator: ``HOST:PORT`` of process 0's coordinator service; ``None``
+        lets JAX detect the cluster (SLURM, Open MPI, TPU pods).
+      num_processes: processes in the run (with ``coordinator``).
+      process_id: this process's index, ``0 .. num_processes - 1`` (with ``coordinator``).
     """
     import jax
 
-    jax.distributed.initialize()
+    # CPU devices of different processes exchange data through a collectives
+    # library; gloo (over TCP) needs nothing installed. Older jax defaulted to
+    # none, which fails at the first cross-process collective. A user's choice stands.
+    if "JAX_CPU_COLLECTIVES_IMPLEMENTATION" not in os.environ:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator, num_processes, process_id)
 
 
 def is_writer() -> bool:
