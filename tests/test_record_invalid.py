@@ -54,6 +54,7 @@ def nan_model(monkeypatch):
 def test_a_run_whose_metric_is_nan_still_writes_a_valid_record(nan_model, tmp_path):
     overrides = {"train.steps": 10, "train.inner_steps": 5, "eval.timing_calls": 2}
     overrides |= {"eval.max_examples": 64, "eval.source_samples": 64, "model.hidden": (8,)}
+    overrides |= {"eval.nll_k": 4, "eval.iwae_k": (2,)}
     record = run(resolve(nan_model, "ring8", None, overrides))
     assert record.status == "ok"
     write_record(record, tmp_path)

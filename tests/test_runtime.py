@@ -29,10 +29,9 @@ def _genbench(*args, cwd, xla_flags=None):
 
 
 def test_the_users_xla_flags_device_count_is_honoured(tmp_path):
-    small = ["--set", "train.inner_steps=10", "--set", "eval.timing_calls=2"]
-    small += ["--set", "eval.max_examples=64", "--set", "eval.source_samples=64"]
+    small = ["--set", "data.n_train=400", "--set", "data.n_test=100"]
     done = _genbench(
-        "run", "vae", "ring8", "--steps", "20", "--out", "out", *small,
+        "run", "naive_bayes", "naive_bayes_source", "--out", "out", *small,
         cwd=tmp_path, xla_flags=f"{FLAG}=2",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -109,9 +109,10 @@ class RunRecord:
             section, name = dotted.split(".", 1)
             if name in value[section]:
                 value[section] = {**value[section], name: None}
-        for optional in ("resumed_from_step", "invalid"):
-            if not value[optional]:
-                del value[optional]
+        if value["resumed_from_step"] is None:
+            del value["resumed_from_step"]
+        if not value["invalid"]:
+            del value["invalid"]
         return json_safe(value)
 
     @classmethod
