@@ -82,8 +82,13 @@ def run(
     progress: Callable[[int], None] | None = None,
     devices: Sequence[jax.Device] | None = None,
     checkpoint_root: str | Path | None = None,
+    measure_throughput: bool = True,
 ) -> RunRecord:
     """Runs one spec and returns its result record (not yet written).
+
+    With ``measure_throughput=False`` the record's ``throughput`` stays empty: the
+    metrics do not depend on it (they are measured first, on the trained model), so a
+    check of a record's numbers skips the timing calls.
 
     With ``train.checkpoint_every > 0`` and a ``checkpoint_root``, the fit saves
     its state under ``checkpoint_root/<run_key>`` and a re-started run continues
@@ -136,7 +141,8 @@ def run(
             record.error = _non_finite_error(outcome.failure)
             return record
         record.metrics, record.estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
-        record.throughput = fit_throughput(model, outcome, dataset, view, cfg.train, cfg.eval)
+        if measure_throughput:
+            record.throughput = fit_throughput(model, outcome, dataset, view, cfg.train, cfg.eval)
         if record.throughput.get("peak_flops_per_s") is not None:
             record.env["peak_flops_source"] = peak_flops()[1]  # the table, or the calibration
     except UsageError:
