@@ -5,13 +5,18 @@ import subprocess
 import sys
 
 
-def run_genbench(*args, cwd, timeout: int = 300, xla_flags: str | None = None):
+def run_genbench(
+    *args, cwd=None, timeout: int = 300, xla_flags: str | None = None, path: str | None = None
+):
     """Runs ``python -m genbench ARGS`` in ``cwd`` and returns the ``CompletedProcess``.
 
     The tests' own ``XLA_FLAGS`` (four host devices) and ``JAX_PLATFORMS`` are not
-    passed on; ``xla_flags`` sets the child's ``XLA_FLAGS`` instead.
+    passed on; ``xla_flags`` sets the child's ``XLA_FLAGS`` instead, and ``path`` is put
+    first on its ``PYTHONPATH`` (a plugin's modules).
     """
     env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([path, os.environ.get("PYTHONPATH", "")])
     env.pop("XLA_FLAGS", None)
     env.pop("JAX_PLATFORMS", None)
     if xla_flags is not None:

@@ -3,26 +3,20 @@
 import importlib.util
 
 import pytest
+from tiny_suites import TINY_DEFAULTS
 
 from genbench.cli import main
 from genbench.results import read_records
 from genbench.spec import load_suite
 
-TWO_SEEDS = """
+TWO_SEEDS = (
+    """
 description = "one tiny run, two seeds: two jobs"
 seeds = 2
-[defaults]
-"train.steps" = 20
-"train.inner_steps" = 10
-"eval.nll_k" = 10
-"eval.iwae_k" = [2]
-"eval.timing_calls" = 2
-"eval.source_samples" = 100
-"eval.max_examples" = 100
-[[run]]
-model = "vae"
-dataset = "ring8"
 """
+    + TINY_DEFAULTS
+)
+
 
 needs_submitit = pytest.mark.skipif(
     importlib.util.find_spec("submitit") is None,

@@ -2,8 +2,6 @@
 with the built-ins and the other plugins unaffected."""
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -18,6 +16,7 @@ from genbench.errors import PluginError
 from genbench.results import read_records
 from genbench.results.records import run_key
 from genbench.spec import resolve
+from tests.subprocess_cli import run_genbench
 
 # Registration module of the good plugin: configs and entries only, factories by name.
 GOOD = """
@@ -213,13 +212,7 @@ def test_broken_plugin_does_not_break_the_command_line(tmp_path):
     broken = tmp_path / "broken_cli_plugin.py"
     broken.write_text("raise RuntimeError('plugin bug')\n")
     write_distribution(tmp_path, "broken-cli", "9.9", {"b": "broken_cli_plugin:register"})
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "genbench", "list", "datasets"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = run_genbench("list", "datasets", path=str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("\n") == 1 and "plugin broken-cli 9.9" in done.stderr
     assert "RuntimeError: plugin bug" in done.stderr

@@ -1,8 +1,6 @@
 """Plugins: the README's worked example, registered through a generated .dist-info."""
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +8,7 @@ import pytest
 
 from genbench import registry
 from genbench.results import validate_record
+from tests.subprocess_cli import run_genbench
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -83,12 +82,6 @@ def test_worked_example_trains_and_is_measured(plugin):
 
 def test_plugin_is_listed_by_the_command_line(tmp_path):
     root = write_plugin(tmp_path)
-    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "genbench", "list", "models"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = run_genbench("list", "models", path=str(root))
+    assert done.returncode == 0, done.stderr
     assert "toy_gaussian" in done.stdout and "vae" in done.stdout

@@ -1,8 +1,7 @@
 """A tiny suite for command-line tests: two runs that finish in seconds."""
 
-TINY_SUITE = """
-description = "two tiny runs"
-seeds = {seeds}
+# Defaults that make any run finish in seconds, and a tiny VAE run.
+TINY_DEFAULTS = """
 [defaults]
 "train.steps" = 20
 "train.inner_steps" = 10
@@ -14,10 +13,20 @@ seeds = {seeds}
 [[run]]
 model = "vae"
 dataset = "ring8"
+"""
+
+TINY_SUITE = (
+    """
+description = "two tiny runs"
+seeds = {seeds}
+"""
+    + TINY_DEFAULTS
+    + """
 [[run]]
 model = "autoencoder"
 dataset = "digits_binary"
 """
+)
 
 
 def tiny_suite(tmp_path, seeds: int = 1, extra: str = "") -> str:
