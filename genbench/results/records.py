@@ -176,7 +176,9 @@ def _load(file: Path) -> dict | None:
         )
     if problem := schema_problem(value):
         raise UsageError(f"{file} is not a valid record: {problem}")
-    return value
+    # Records written before the checks existed (a utilisation above 1) are read the way
+    # they would be written now: the impossible value null, its reason in ``invalid``.
+    return RunRecord(**value).to_dict()
 
 
 def read_records(paths: list[str | Path]) -> list[dict]:
