@@ -84,6 +84,17 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_view_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=("rich", "md", "csv", "latex"),
+        default=None,
+        help="default: rich on a terminal, md when piped; csv and latex hold every column",
+    )
+    parser.add_argument("--metrics", default=None, metavar="A,B,C", help="the columns to show")
+    parser.add_argument("--all", action="store_true", help="every column, however wide")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = _Parser(prog="genbench", description=__doc__.splitlines()[0])
@@ -113,15 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_options(p)
     p.set_defaults(handler=cmd_suite)
 
-    p = sub.add_parser("table", help="aggregate records over seeds into a table")
+    p = sub.add_parser("table", help="aggregate records over seeds: one table per dataset")
     p.add_argument("dirs", nargs="+")
-    p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    _add_view_options(p)
     p.set_defaults(handler=cmd_table)
 
     p = sub.add_parser("compare", help="two result sets side by side, with ratios B/A")
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    _add_view_options(p)
     p.set_defaults(handler=cmd_compare)
     return parser
 
@@ -340,15 +351,17 @@ def _suite_jobs(specs, out: Path, resume: bool, options, published) -> int:
 
 
 def cmd_table(args) -> int:
-    from genbench.results import aggregate, format_table, read_records
+    from genbench.results import read_records
+    from genbench.results.view import print_table
 
-    print(format_table(aggregate(read_records(args.dirs)), args.format))
+    print(print_table(read_records(args.dirs), args.format, args.metrics, args.all), end="")
     return 0
 
 
 def cmd_compare(args) -> int:
-    from genbench.results import compare, format_compare, read_records
+    from genbench.results import read_records
+    from genbench.results.view import print_compare
 
-    rows = compare(read_records([args.a]), read_records([args.b]))
-    print(format_compare(rows, args.format, args.a, args.b))
+    a, b = read_records([args.a]), read_records([args.b])
+    print(print_compare(a, b, args.a, args.b, args.format, args.metrics, args.all), end="")
     return 0

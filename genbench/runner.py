@@ -276,12 +276,14 @@ def write_suite_table(
     Returns:
       The Markdown table; empty (and nothing written) when ``out_dir`` holds no records.
     """
-    from genbench.results import aggregate, format_table
+    from genbench.results import aggregate
+    from genbench.results.grid import render
     from genbench.results.table import published_rows
+    from genbench.results.view import DEFAULT_WIDTH, table_grids
 
     records = existing_records(out_dir)  # empty for an empty shard in an empty directory
     rows = aggregate(records) + published_rows(list(published))
-    table = format_table(rows, "md") if records else ""
+    table = render(table_grids(rows, DEFAULT_WIDTH), "md", DEFAULT_WIDTH) if records else ""
     if write and table:
         atomic_write(Path(out_dir) / "table.md", table)
     return table

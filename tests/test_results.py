@@ -29,7 +29,7 @@ from genbench.results import (
     write_record,
 )
 from genbench.results.compare import agreement_cell, metrics_agree
-from genbench.results.table import Stat
+from genbench.results.table import Stat, default_columns, to_markdown
 
 # --- records -------------------------------------------------------------------------------
 
@@ -179,6 +179,11 @@ def test_importing_results_imports_no_jax():
 # --- tables --------------------------------------------------------------------------------
 
 
+def squeeze(md: str) -> str:
+    """A padded Markdown table with one space each side of every cell, to match rows in."""
+    return re.sub(r" +\|", " |", re.sub(r"\| +", "| ", md))
+
+
 def test_aggregate_over_seeds_counts_failures():
     nlls = [1.0, 1.5, 2.5]
     records = [make_record(seed=s, nll=v) for s, v in enumerate(nlls)]
@@ -198,7 +203,8 @@ def test_aggregate_over_seeds_counts_failures():
 def test_all_failed_group_is_shown_not_hidden():
     (row,) = aggregate([make_record(status="failed"), make_record(seed=1, status="failed")])
     assert (row.n, row.n_failed, row.values) == (0, 2, {})
-    assert "| vae | ring8 | default | cpu | 0 (2 failed) |" in format_table([row], "md")
+    md = format_table([row], "md")
+    assert "### ring8 (cpu)" in md and "| vae | default | 0 (2 failed) |" in squeeze(md)
 
 
 def test_groups_split_by_backend_and_config_with_telling_variants():
@@ -225,7 +231,7 @@ def test_estimators_mark_bounds_and_never_share_a_column():
 def test_metrics_selects_and_orders_columns():
     rows = aggregate([make_record(), make_record(seed=1)], metrics=["step_ms", "elbo"])
     assert set(rows[0].values) == {"step_ms", "elbo"}
-    assert format_table(rows, "md").splitlines()[0].endswith("| n | step_ms | elbo |")
+    assert squeeze(format_table(rows, "md")).splitlines()[2].endswith("| n | step_ms | elbo |")
 
 
 def test_table_formats_show_mean_std_and_n():
@@ -233,20 +239,24 @@ def test_table_formats_show_mean_std_and_n():
     records.append(make_record(seed=9, status="failed"))
     records.append(make_record(lr=0.5, metrics={"nll": 3.0}, estimators={"nll": "iwae_k10"}))
     rows = aggregate(records)
-    md = format_table(rows, "md")
-    assert md.splitlines()[0] == (
-        "| model | dataset | variant | backend | n | nll [iwae_k10] | elbo | step_ms |"
-    )
-    assert "| vae | ring8 | default train.lr=0.001 | cpu | 2 (1 failed) | 1.5 ± 0.7071 |" in md
-    assert "| 3 | – | 2 |" in md  # one seed: no ±; missing elbo: a dash
-    assert "nll_se" not in md
+    md = squeeze(format_table(rows, "md"))
+    assert md.splitlines()[0].startswith("### ring8 (cpu): ± is the standard deviation")
+    # The headline columns of the dataset (elbo is not one of them; --all shows it).
+    assert md.splitlines()[2] == "| model | variant | n | nll [iwae_k10] | step_ms |"
+    # Rounded to two significant digits of the s.d., the mean to the same decimal.
+    assert "| vae | default train.lr=0.001 | 2 (1 failed) | 1.50 ± 0.71 | 2 |" in md
+    assert "| 1 | 3 | 2 |" in md  # one seed: no ±
+    assert "nll_se" not in md and "elbo" not in md
+    everything = squeeze(to_markdown(rows, default_columns(rows, "md")))
+    assert "| n | nll [iwae_k10] | elbo | step_ms |" in everything
+    assert "| 1 | 3 | – | 2 |" in everything  # a missing elbo: a dash
     table = list(csv.DictReader(io.StringIO(format_table(rows, "csv"))))
     assert float(table[0]["nll [iwae_k10]_mean"]) == pytest.approx(1.5)
     assert float(table[0]["nll [iwae_k10]_std"]) == pytest.approx(statistics.stdev([1.0, 2.0]))
     assert table[0]["nll [iwae_k10]_n"] == "2" and table[0]["n_failed"] == "1"
     assert table[0]["nll_se_mean"] == "0.1" and table[1]["elbo_mean"] == ""
     latex = format_table(rows, "latex")
-    assert "$1.5 \\pm 0.7071$" in latex and "\\toprule" in latex and "\\bottomrule" in latex
+    assert "$1.50 \\pm 0.71$" in latex and "\\toprule" in latex and "\\bottomrule" in latex
     assert "nll [iwae\\_k10]" in latex and "step\\_ms" in latex and "nll\\_se" not in latex
     assert "default train.lr=0.5 & cpu & 1 & 3 & – & 2 \\\\" in latex
     with pytest.raises(UsageError, match="allowed: csv, latex, md"):
@@ -271,10 +281,10 @@ def test_compare_lines_up_backends_with_ratios():
     assert row.a.backend == "cpu" and row.b.backend == "gpu"
     assert row.mean("a", "step_ms") == 2.0 and row.mean("b", "step_ms") == 0.5
     assert row.ratio("step_ms") == pytest.approx(0.25)
-    text = format_compare([row], "md", "cpu", "gpu")
-    assert "A = cpu, B = gpu" in text and "| step_ms A | step_ms B | step_ms B/A |" in text
-    assert "| metrics agree |" in text and "| all " in text
-    assert "| 2 | 0.5 | 0.25 |" in text
+    text = squeeze(format_compare([row], "md", "cpu", "gpu"))
+    assert "### ring8: A = cpu, B = gpu; cells A → B (×B/A)" in text
+    assert "| metrics agree | nll [iwae_k10] | step_ms |" in text
+    assert "| vae | default | cpu/gpu | 2/2 | all 2 | 1 → 1 (×1) | 2 → 0.5 (×0.25) |" in text
     latex = format_compare([row], "latex", "cpu", "gpu")
     assert "step\\_ms B/A" in latex and "& 2 & 0.5 & 0.25 \\\\" in latex
 
@@ -285,9 +295,9 @@ def test_compare_lists_one_sided_groups_with_missing_values():
     assert len(rows) == 2 and {r.a is None for r in rows} == {True, False}
     assert all(r.ratio("step_ms") is None for r in rows)
     assert sorted(r.variant for r in rows) == ["default train.lr=0.001", "default train.lr=0.5"]
-    text = format_compare(rows, "md")
-    assert "| default train.lr=0.001 | – | 1 | – | – | -1.5 | – | – | 2 | – | – |" in text
-    assert "| default train.lr=0.5 | – | – | 1 | – | – | -1.5 | – | – | 2 | – |" in text
+    text = squeeze(format_compare(rows, "md"))
+    assert "| default train.lr=0.001 | cpu/– | 2/– | – | 1 → – | 2 → – |" in text
+    assert "| default train.lr=0.5 | –/cpu | –/1 | – | – → 1 | – → 2 |" in text
     table = list(csv.DictReader(io.StringIO(format_compare(rows, "csv"))))
     assert {t["step_ms B/A"] for t in table} == {""}
 
@@ -320,8 +330,8 @@ def test_published_numbers_sit_beside_the_suites_own(tmp_path):
     assert ring_gan.values["high_quality_frac"].mean == pytest.approx(0.982)
     assert ring_gan.values["reverse_kl_modes"].mean == pytest.approx(0.45)
     table = format_table(rows, "md")
-    assert "| gan | ring8 | PacGAN2 (PacGAN Table 1) | published |" in table
-    assert "7.9 ± 0.1" in table
+    assert "| gan | PacGAN2 (PacGAN Table 1) | – |" in squeeze(table)
+    assert "7.90 ± 0.10" in table
 
 
 @pytest.mark.parametrize(

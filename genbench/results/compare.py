@@ -18,7 +18,6 @@ from genbench.results.table import (
     default_columns,
     latex_escape,
     latex_tabular,
-    md_escape,
     number,
     variant_labels,
 )
@@ -153,8 +152,7 @@ def _cells(row: CompareRow, columns: list[str], fmt: str) -> list[str]:
             "" if v is None else repr(v) for v in values
         ]
     texts = [MISSING if v is None else number(v) for v in values]
-    escape = latex_escape if fmt == "latex" else md_escape
-    return [escape(t) for t in (row.model, row.dataset, row.variant, agree)] + texts
+    return [latex_escape(t) for t in (row.model, row.dataset, row.variant, agree)] + texts
 
 
 TOLERANCE_NOTE = (
@@ -170,7 +168,8 @@ def format_compare(
     label_b: str = "B",
     columns: list[str] | None = None,
 ) -> str:
-    """The comparison as md, csv or latex: ``col A``, ``col B``, ``col B/A`` per column.
+    """The comparison as md (``view.compare_grids``: one table per dataset, ``A → B (×B/A)``
+    cells), or csv or latex: ``col A``, ``col B``, ``col B/A`` per column.
 
     Args:
       rows: from ``compare``.
@@ -183,6 +182,12 @@ def format_compare(
       UsageError: an unknown format.
     """
     check_format(fmt)
+    if fmt == "md":  # the readable view, one table per dataset, as genbench compare prints
+        from genbench.results.grid import render
+        from genbench.results.view import DEFAULT_WIDTH, compare_grids
+
+        grids = compare_grids(rows, DEFAULT_WIDTH, label_a, label_b, columns)
+        return render(grids, "md", DEFAULT_WIDTH)
     if columns is None:
         present = [r for row in rows for r in (row.a, row.b) if r is not None]
         columns = default_columns(present, "md")
@@ -194,10 +199,5 @@ def format_compare(
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows([head, *body])
         return buffer.getvalue()
-    if fmt == "latex":
-        legend = f"% A = {label_a}, B = {label_b}; {TOLERANCE_NOTE}".replace("\n", " ")
-        return legend + "\n" + latex_tabular(head, body, 4)
-    lines = [f"A = {md_escape(label_a)}, B = {md_escape(label_b)}; {TOLERANCE_NOTE}", ""]
-    lines += ["| " + " | ".join(md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(lines) + "\n"
+    legend = f"% A = {label_a}, B = {label_b}; {TOLERANCE_NOTE}".replace("\n", " ")
+    return legend + "\n" + latex_tabular(head, body, 4)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from genbench.errors import UsageError
 from genbench.results.records import canonical_json
+from genbench.results.rounding import rounded
 
 # Likelihood metric families, in table order.
 LEADING = ("nll", "nll_iwae", "bits_per_dim", "elbo", "iwae_bound", "kl_posterior_prior")
@@ -43,7 +44,9 @@ class Row:
 
     ``n`` counts ok records, ``n_failed`` failed ones; ``throughput`` names the
     columns that came from the records' ``throughput``; ``chosen`` is the
-    metric selection given to ``aggregate`` (empty: all).
+    metric selection given to ``aggregate`` (empty: all); ``revisions`` are the
+    distinct git revisions of the ok records (``unknown`` where none was recorded);
+    ``dirty`` counts ok records run from a source tree with uncommitted changes.
     """
 
     model: str
@@ -56,6 +59,8 @@ class Row:
     values: dict[str, Stat] = field(default_factory=dict)
     throughput: frozenset[str] = frozenset()
     chosen: tuple[str, ...] = ()
+    revisions: tuple[str, ...] = ()
+    dirty: int = 0
 
 
 def column_name(metric: str, estimator: str | None) -> str:
@@ -147,6 +152,8 @@ def _group_row(key: tuple, label: str, members: list[dict], metrics: list[str] |
         values=values,
         throughput=frozenset(throughput),
         chosen=tuple(metrics or ()),
+        revisions=tuple(sorted({r["env"].get("git_revision") or "unknown" for r in ok})),
+        dirty=sum(1 for r in ok if r["env"].get("git_dirty")),
     )
 
 
@@ -246,11 +253,8 @@ def number(x: float) -> str:
 def _cell(stat: Stat | None, latex: bool) -> str:
     if stat is None:
         return MISSING
-    if stat.n == 1:
-        return number(stat.mean)
-    if latex:
-        return f"${number(stat.mean)} \\pm {number(stat.std)}$"
-    return f"{number(stat.mean)} ± {number(stat.std)}"
+    text = rounded(stat.mean, stat.std if stat.n > 1 else None)
+    return "$" + text.replace("±", r"\pm") + "$" if latex and "±" in text else text
 
 
 def _identity(row: Row) -> list[str]:
@@ -272,15 +276,16 @@ def latex_escape(text: str) -> str:
 
 
 def to_markdown(rows: list[Row], columns: list[str] | None = None) -> str:
-    """A Markdown table: one row per group, ``mean ± std`` cells, ``–`` where missing."""
-    columns = columns if columns is not None else default_columns(rows, "md")
-    head = [md_escape(h) for h in HEAD + columns]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        cells = [md_escape(c) for c in _identity(row)]
-        cells += [_cell(row.values.get(c), False) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    """Markdown tables, one per dataset (``genbench.results.view``), 120 characters wide.
+
+    Args:
+      rows: from ``aggregate``.
+      columns: the columns to show; None for each dataset's headline columns.
+    """
+    from genbench.results.grid import render
+    from genbench.results.view import DEFAULT_WIDTH, table_grids
+
+    return render(table_grids(rows, DEFAULT_WIDTH, columns), "md", DEFAULT_WIDTH)
 
 
 def to_csv(rows: list[Row], columns: list[str] | None = None) -> str:
