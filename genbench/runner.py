@@ -17,6 +17,7 @@ from genbench.data.view import data_view
 from genbench.errors import PluginError, UsageError
 from genbench.metrics.evaluate import evaluate
 from genbench.metrics.hardware import peak_flops
+from genbench.metrics.kept import kept_samples
 from genbench.metrics.throughput import fit_throughput
 from genbench.results.record import RunRecord
 from genbench.results.records import write_record
@@ -141,6 +142,7 @@ def run(
             record.error = _non_finite_error(outcome.failure)
             return record
         record.metrics, record.estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
+        record.samples = kept_samples(model, dataset, view, spec.seed)
         if measure_throughput:
             record.throughput = fit_throughput(model, outcome, dataset, view, cfg.train, cfg.eval)
         if record.throughput.get("peak_flops_per_s") is not None:

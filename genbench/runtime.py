@@ -113,6 +113,23 @@ def git_revision() -> str | None:
     return out.stdout.strip() or None
 
 
+def git_dirty() -> bool | None:
+    """Whether tracked files of the genbench checkout have uncommitted changes; None when
+    not in a repository (an installed package) or git cannot tell."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip())
+
+
 def environment() -> dict:
     """Backend, devices, processes and library versions for the result record."""
     import flax
@@ -135,6 +152,7 @@ def environment() -> dict:
         "optax": optax.__version__,
         "genbench": __version__,
         "git_revision": git_revision(),
+        "git_dirty": git_dirty(),  # a table marks rows that average such records
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "plugins": registry.loaded_plugins(),  # which distributions provided entries

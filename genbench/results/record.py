@@ -21,7 +21,9 @@ from typing import Any, Literal
 
 from genbench.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this genbench reads: 2 added ``samples`` and ``env.git_dirty``, both optional.
+READABLE_VERSIONS = (1, 2)
 _MESSAGE_CHARS = 160
 
 
@@ -63,6 +65,9 @@ class RunRecord:
       history: ``{"step", "loss", "time", ...}`` entries of the fit.
       resumed_from_step: the step a checkpoint restored (0: a fresh gradient fit);
         None for fits without checkpoints, and then left out of the JSON.
+      samples: ``{"shape", "values"}``: a few hundred samples of the trained model in
+        data space (2-D data and images, ``genbench.metrics.kept``), for plots; None
+        where none were kept, and then left out of the JSON.
       invalid: ``"metrics.<name>"`` or ``"throughput.<name>"`` -> why that value is
         written as null: a NaN or infinite number, or a utilisation above 1
         (``invalid_values``); filled in by ``to_dict``, left out when empty.
@@ -87,6 +92,7 @@ class RunRecord:
     throughput: dict[str, float | None] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_step: int | None = None
+    samples: dict[str, Any] | None = None
     invalid: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     run_id: str = field(default_factory=new_run_id)
@@ -98,7 +104,7 @@ class RunRecord:
         A metric or throughput value that cannot be a number is written as ``None``
         with its reason in ``invalid`` (``invalid_values``); other non-finite numbers
         (a NaN loss in the history) become ``None``; an unset ``resumed_from_step``
-        and an empty ``invalid`` are left out.
+        or ``samples`` and an empty ``invalid`` are left out.
 
         Returns:
           A fresh dict (nothing shared with the record).
@@ -109,8 +115,9 @@ class RunRecord:
             section, name = dotted.split(".", 1)
             if name in value[section]:
                 value[section] = {**value[section], name: None}
-        if value["resumed_from_step"] is None:
-            del value["resumed_from_step"]
+        for optional in ("resumed_from_step", "samples"):
+            if value[optional] is None:
+                del value[optional]
         if not value["invalid"]:
             del value["invalid"]
         return json_safe(value)

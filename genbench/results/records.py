@@ -19,7 +19,7 @@ from pathlib import Path
 from genbench.atomic import TEMP_PREFIX, atomic_write
 from genbench.errors import UsageError
 from genbench.results.record import (
-    SCHEMA_VERSION,
+    READABLE_VERSIONS,
     RunRecord,
     json_safe,
     one_line,
@@ -170,10 +170,9 @@ def _load(file: Path) -> dict | None:
     if not isinstance(value, dict) or ("run_key" not in value and "schema_version" not in value):
         return None  # e.g. a suite manifest kept beside the records
     version = value.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise UsageError(
-            f"{file} has schema_version {version!r}; this genbench reads {SCHEMA_VERSION}"
-        )
+    if version not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise UsageError(f"{file} has schema_version {version!r}; this genbench reads {readable}")
     if problem := schema_problem(value):
         raise UsageError(f"{file} is not a valid record: {problem}")
     # Records written before the checks existed (a utilisation above 1) are read the way
