@@ -29,6 +29,7 @@ QUALITY += ("validity", "uniqueness", "novelty")
 SPEED = ("step_ms", "train_examples_per_s", "train_tokens_per_s")
 # Shorter headers for long throughput names (explained under the table).
 SHORT = {"train_examples_per_s": "examples/s", "train_tokens_per_s": "tokens/s"}
+COMPARE_HEAD = ["model", "variant", "backend", "n", "metrics agree"]
 DEFAULT_WIDTH = 120
 SPREAD_NOTE = "± is the standard deviation over seeds (s.d., 2 significant digits)"
 
@@ -191,10 +192,12 @@ def compare_grids(
         sides = [r for row in members for r in (row.a, row.b) if r is not None]
         columns, priority = _choose(sides, metrics, show_all)
         short, legend = abbreviate([row.variant for row in members])
-        head = ["model", "variant", "backend", "n", "metrics agree"]
-        title = f"{dataset}: A = {label_a}, B = {label_b}; cells A → B (×B/A), means over seeds"
+        title = f"{dataset}: cells A → B (×B/A), means over seeds"
+        sides_note = f"A = {label_a}, B = {label_b}"
 
-        def build(shown, members=members, short=short, legend=legend, head=head, title=title):
+        def build(
+            shown, members=members, short=short, legend=legend, title=title, sides_note=sides_note
+        ):
             body = [
                 [
                     row.model,
@@ -206,8 +209,9 @@ def compare_grids(
                 + [_compare_cell(row, c) for c in shown]
                 for row in members
             ]
-            notes = list(legend)
-            return Grid(title, head + [SHORT.get(c, c) for c in shown], body, len(head), notes)
+            notes = [sides_note, *legend]
+            head = COMPARE_HEAD + [SHORT.get(c, c) for c in shown]
+            return Grid(title, head, body, len(COMPARE_HEAD), notes)
 
         grids.append(_fitted(build, columns, priority, width))
     if grids:
