@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b")
     _add_view_options(p)
     p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("plot", help="figures of records (PNG and SVG): samples, curves, ...")
+    p.add_argument("dir")
+    p.add_argument("--kind", choices=("samples", "density", "curves", "throughput"))
+    p.add_argument("--out", default=None, help="directory of the figures (default: DIR/plots)")
+    p.set_defaults(handler=cmd_plot)
     return parser
 
 
@@ -364,4 +370,13 @@ def cmd_compare(args) -> int:
 
     a, b = read_records([args.a]), read_records([args.b])
     print(print_compare(a, b, args.a, args.b, args.format, args.metrics, args.all), end="")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from genbench.results import plots, read_records
+
+    figures = plots.draw(read_records([args.dir]), [args.kind] if args.kind else None)
+    for path in plots.write(figures, check_writable(args.out or Path(args.dir) / "plots")):
+        print(path)
     return 0

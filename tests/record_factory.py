@@ -57,3 +57,34 @@ def strict_json(text):
         raise ValueError(f"non-standard JSON constant {name}")
 
     return json.loads(text, parse_constant=refuse)
+
+
+def sampled_records(out_dir, seeds=2):
+    """Writes records that keep samples into ``out_dir``: ring8 and grid25 runs of two
+    configs each (points near the sources' modes) and digits runs (8 x 8 images)."""
+    import numpy as np
+
+    from genbench.results import write_record
+
+    rng = np.random.default_rng(0)
+    history = [{"step": s, "loss": 2.0 / s + rng.random(), "time": 0.1 * s} for s in (1, 2, 4)]
+    fields = {"history": history, "throughput": {"step_ms": 1.0, "train_examples_per_s": 9e3}}
+    angles = np.arange(8) * np.pi / 4
+    modes = {
+        "ring8": np.stack([np.cos(angles), np.sin(angles)], 1),
+        "grid25": np.array([[i, j] for i in range(-2, 3) for j in range(-2, 3)], float),
+    }
+    for dataset, means in modes.items():
+        for lr in (1e-3, 2e-3):
+            for seed in range(seeds):
+                points = means[rng.integers(0, len(means), 200)] + rng.normal(0, 0.05, (200, 2))
+                samples = {"shape": [2], "values": np.round(points, 4).tolist()}
+                record = make_record(seed=seed, lr=lr, dataset=dataset, samples=samples, **fields)
+                record["config"]["data"] = {}
+                write_record(record, out_dir)
+    for seed in range(seeds):
+        images = (rng.random((16, 64)) > 0.5).astype(float).tolist()
+        record = make_record(
+            seed=seed, dataset="digits", samples={"shape": [8, 8], "values": images}
+        )
+        write_record(record, out_dir)

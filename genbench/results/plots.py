@@ -1,0 +1,347 @@
+"""Figures of records: learning curves, throughput bars, 2-D samples over the source's density,
+image sample grids. Each figure is written as PNG and SVG.
+
+Figures are built on ``matplotlib.figure.Figure`` (no pyplot, so no global state and no
+display needed). Only the density contours need the dataset itself (rebuilt from the
+record's config, which imports jax); every other figure reads the records alone.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from genbench.atomic import atomic_write
+from genbench.errors import UsageError
+from genbench.results.table import aggregate
+
+KINDS = ("samples", "density", "curves", "throughput")
+FORMATS = ("png", "svg")
+PANEL_INCHES = 2.6  # one panel of a sample figure
+MAX_PANELS = 6  # panels per row of a sample figure
+CONTOUR_POINTS = 160  # the density grid is this many points a side
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """One figure's name and its encoded files, ``{"png": bytes, "svg": bytes}``."""
+
+    name: str
+    files: dict[str, bytes]
+
+
+def _group_key(record: dict) -> tuple:
+    return (record["model"], record["dataset"], record["env"]["backend"], record["config_key"])
+
+
+def _with_keys(records: list[dict]) -> list[dict]:
+    """The ok records, each with its group's variant label (as the tables name it)."""
+    from genbench.results.records import canonical_json
+
+    ok = [r for r in records if r["status"] == "ok"]
+    keyed = [{**r, "config_key": canonical_json(r["config"])} for r in ok]
+    labels = {
+        (row.model, row.dataset, row.backend, row.config_key): row.variant for row in aggregate(ok)
+    }
+    return [{**r, "variant": labels[_group_key(r)]} for r in keyed]
+
+
+def _groups(records: list[dict]) -> dict[tuple, list[dict]]:
+    grouped = defaultdict(list)
+    for record in records:
+        grouped[_group_key(record)].append(record)
+    return dict(sorted(grouped.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[1][0]["variant"])))
+
+
+def _label(records: list[dict], with_dataset: bool = False) -> str:
+    first = records[0]
+    parts = [first["model"], first["dataset"] if with_dataset else "", first["variant"]]
+    label = " ".join(p for p in parts if p)
+    return label if len(label) <= 48 else label[:45] + "..."
+
+
+def supported(records: list[dict]) -> list[str]:
+    """The kinds of figure the records can give, in ``KINDS`` order.
+
+    Args:
+      records: run records.
+
+    Returns:
+      ``samples`` where records keep image samples, ``density`` where they keep 2-D
+      samples, ``curves`` where an ok record has a history of two steps or more,
+      ``throughput`` where one has ``step_ms`` or examples per second.
+    """
+    ok = [r for r in records if r["status"] == "ok"]
+    kept = [r["samples"]["shape"] for r in ok if r.get("samples")]
+    found = {
+        "samples": any(len(shape) == 2 for shape in kept),
+        "density": any(shape == [2] for shape in kept),
+        "curves": any(len(r["history"]) >= 2 for r in ok),
+        "throughput": any(_speed(r) is not None for r in ok),
+    }
+    return [kind for kind in KINDS if found[kind]]
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def encode(figure) -> dict[str, bytes]:
+    """The figure as PNG and SVG bytes (no dates or random ids: the same figure, the same bytes)."""
+    import matplotlib
+
+    files = {}
+    with matplotlib.rc_context({"svg.hashsalt": "genbench", "svg.fonttype": "none"}):
+        for fmt in FORMATS:
+            buffer = io.BytesIO()
+            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+            figure.savefig(buffer, format=fmt, dpi=110, metadata=metadata)
+            files[fmt] = buffer.getvalue()
+    return files
+
+
+# --- learning curves -----------------------------------------------------------------------
+
+
+def _mean_curve(histories: list[list[dict]]) -> tuple[list[int], list[float], list[float]]:
+    """Steps every seed logged, with the mean and s.d. of the loss there."""
+    by_step = [{h["step"]: h["loss"] for h in hist if h["loss"] is not None} for hist in histories]
+    steps = sorted(set.intersection(*(set(s) for s in by_step)))
+    means, sds = [], []
+    for step in steps:
+        values = [s[step] for s in by_step]
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
+        means.append(mean)
+        sds.append(math.sqrt(var))
+    return steps, means, sds
+
+
+def curves(records: list[dict]) -> list[Drawn]:
+    """Training loss against step, one panel per dataset, one line per group: the mean over
+    seeds with a band of ± one standard deviation."""
+    by_dataset = defaultdict(dict)
+    for key, members in _groups(records).items():
+        if all(len(r["history"]) >= 2 for r in members):
+            by_dataset[key[1]][key] = members
+    if not by_dataset:
+        return []
+    cols = min(3, len(by_dataset))
+    rows = math.ceil(len(by_dataset) / cols)
+    figure = _new_figure(4.2 * cols, 3.2 * rows)
+    axes = figure.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (dataset, groups) in zip(axes, sorted(by_dataset.items()), strict=False):
+        for members in groups.values():
+            steps, mean, sd = _mean_curve([r["history"] for r in members])
+            if not steps:
+                continue
+            n = len(members)
+            (line,) = ax.plot(steps, mean, label=f"{_label(members)} (n={n})", lw=1.2)
+            lower = [m - s for m, s in zip(mean, sd, strict=True)]
+            upper = [m + s for m, s in zip(mean, sd, strict=True)]
+            ax.fill_between(steps, lower, upper, color=line.get_color(), alpha=0.2, lw=0)
+        ax.set_title(dataset)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.legend(fontsize=6)
+    for ax in axes[len(by_dataset) :]:
+        ax.set_visible(False)
+    figure.suptitle("Learning curves: mean over seeds, band ± 1 s.d.")
+    return [Drawn("curves", encode(figure))]
+
+
+# --- throughput ----------------------------------------------------------------------------
+
+
+def _speed(record: dict) -> tuple[str, float] | None:
+    throughput = record.get("throughput", {})
+    for name in ("train_tokens_per_s", "train_examples_per_s"):
+        if throughput.get(name):
+            return name, throughput[name]
+    return None
+
+
+def throughput(records: list[dict]) -> list[Drawn]:
+    """Training examples (or tokens) per second of each group, bars coloured by backend,
+    the mean over seeds with its s.d. as error bar, on a log scale."""
+    bars = []
+    for members in _groups(records).values():
+        speeds = [s for r in members if (s := _speed(r)) is not None]
+        if not speeds:
+            continue
+        values = [v for _, v in speeds]
+        mean = sum(values) / len(values)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1))
+        unit = "tokens/s" if speeds[0][0] == "train_tokens_per_s" else "examples/s"
+        bars.append((f"{_label(members, True)} [{unit}]", members[0]["env"]["backend"], mean, sd))
+    if not bars:
+        return []
+    backends = sorted({b for _, b, _, _ in bars})
+    figure = _new_figure(8.5, 0.8 + 0.32 * len(bars))
+    ax = figure.subplots()
+    colours = {b: f"C{i}" for i, b in enumerate(backends)}
+    for i, (_, backend, mean, sd) in enumerate(bars):
+        ax.barh(i, mean, xerr=sd, color=colours[backend], label=backend)
+    ax.set_yticks(range(len(bars)), [label for label, _, _, _ in bars], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("training examples (or tokens) per second, mean ± s.d. over seeds")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colours[b], label=b) for b in backends]
+    ax.legend(handles=handles, title="backend", fontsize=7)
+    return [Drawn("throughput", encode(figure))]
+
+
+# --- samples -------------------------------------------------------------------------------
+
+
+def _sample_groups(records: list[dict], planar: bool) -> dict[str, list[tuple[str, dict]]]:
+    """dataset -> [(group label, the first seed's kept samples)] of 2-D or image records."""
+    found = defaultdict(list)
+    for members in _groups(records).values():
+        kept = [r for r in sorted(members, key=lambda r: r["seed"]) if r.get("samples")]
+        if kept and (kept[0]["samples"]["shape"] == [2]) == planar:
+            label = f"{_label(kept)}\n{kept[0]['env']['backend']}, seed {kept[0]['seed']}"
+            found[kept[0]["dataset"]].append((label, kept[0]))
+    return dict(sorted(found.items()))
+
+
+def _density_grid(record: dict, lows, highs):
+    """log p of the record's source on a grid over the box [lows, highs], or None when the
+    dataset has no density (``contract.is_source``)."""
+    import dataclasses
+
+    import jax
+    import numpy as np
+
+    from genbench import contract, registry
+
+    entry = registry.get_dataset(record["dataset"])
+    fields = {f.name for f in dataclasses.fields(entry.config)}
+    cfg = entry.config(**{k: v for k, v in record["config"]["data"].items() if k in fields})
+    dataset = registry.resolve_factory(entry)(cfg)
+    if not contract.is_source(dataset):
+        return None
+    xs = np.linspace(lows[0], highs[0], CONTOUR_POINTS)
+    ys = np.linspace(lows[1], highs[1], CONTOUR_POINTS)
+    gx, gy = np.meshgrid(xs, ys)
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    log_p = np.asarray(jax.jit(dataset.log_prob)(points)).reshape(gx.shape)
+    return gx, gy, log_p
+
+
+def density(records: list[dict], contours: bool = True) -> list[Drawn]:
+    """2-D samples of each group (the first seed's kept samples, red) over contours of the
+    source's density (grey: log p 0.5, 2 and 4.5 below its peak, i.e. 1, 2 and 3 s.d. of a
+    Gaussian mode): one row per dataset, one panel per group."""
+    import numpy as np
+
+    found = _sample_groups(records, planar=True)
+    if not found:
+        return []
+    cols = min(MAX_PANELS, max(len(g) for g in found.values()))
+    figure = _new_figure(PANEL_INCHES * cols, PANEL_INCHES * len(found) + 0.4)
+    axes = figure.subplots(len(found), cols, squeeze=False)
+    for row, (dataset, groups) in enumerate(found.items()):
+        points = np.concatenate([np.asarray(r["samples"]["values"]) for _, r in groups])
+        lows, highs = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
+        pad = 0.15 * (highs - lows).max()
+        lows, highs = lows - pad, highs + pad
+        grid = _density_grid(groups[0][1], lows, highs) if contours else None
+        for col in range(cols):
+            ax = axes[row, col]
+            if col >= len(groups):
+                ax.set_visible(False)
+                continue
+            label, record = groups[col]
+            if grid is not None:  # log p at 1, 2 and 3 s.d. of a Gaussian below the peak
+                peak = float(np.max(grid[2]))
+                levels = sorted(peak - 0.5 * k**2 for k in (1, 2, 3))
+                ax.contour(*grid, levels=levels, colors="0.35", linewidths=0.6, zorder=3)
+            xy = np.asarray(record["samples"]["values"])
+            ax.scatter(xy[:, 0], xy[:, 1], s=3, color="C3", alpha=0.7, lw=0)
+            ax.set_xlim(lows[0], highs[0])
+            ax.set_ylim(lows[1], highs[1])
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{dataset}: {label}", fontsize=6)
+    figure.suptitle("Samples over the source density", fontsize=8)
+    return [Drawn("density", encode(figure))]
+
+
+def _tile(values, shape: list[int]):
+    """Kept image samples as one tiled image (a square-ish grid)."""
+    import numpy as np
+
+    images = np.asarray(values, np.float64).reshape(-1, *shape)
+    side = math.ceil(math.sqrt(len(images)))
+    tiled = np.full((side * (shape[0] + 1), side * (shape[1] + 1)), np.nan)
+    for i, image in enumerate(images):
+        r, c = divmod(i, side)
+        top, left = r * (shape[0] + 1), c * (shape[1] + 1)
+        tiled[top : top + shape[0], left : left + shape[1]] = image
+    return tiled
+
+
+def samples(records: list[dict]) -> list[Drawn]:
+    """Grids of kept image samples, one figure per dataset, one panel per group."""
+    drawn = []
+    for dataset, groups in _sample_groups(records, planar=False).items():
+        cols = min(MAX_PANELS, len(groups))
+        rows = math.ceil(len(groups) / cols)
+        figure = _new_figure(PANEL_INCHES * cols, PANEL_INCHES * rows + 0.4)
+        axes = figure.subplots(rows, cols, squeeze=False).ravel()
+        for ax, (label, record) in zip(axes, groups, strict=False):
+            ax.imshow(_tile(record["samples"]["values"], record["samples"]["shape"]), cmap="gray_r")
+            ax.set_axis_off()
+            ax.set_title(label, fontsize=6)
+        for ax in axes[len(groups) :]:
+            ax.set_visible(False)
+        figure.suptitle(f"{dataset}: samples", fontsize=8)
+        drawn.append(Drawn(f"samples_{dataset}", encode(figure)))
+    return drawn
+
+
+DRAW: dict[str, Callable[[list[dict]], list[Drawn]]] = {
+    "samples": samples,
+    "density": density,
+    "curves": curves,
+    "throughput": throughput,
+}
+
+
+def draw(records: list[dict], kinds: list[str] | None = None) -> list[Drawn]:
+    """The figures of ``kinds`` (None: every kind the records support).
+
+    Raises:
+      UsageError: a kind the records cannot give (naming what they can), or none at all.
+    """
+    records = _with_keys(records)
+    can = supported(records)
+    if kinds is None:
+        kinds = can
+    missing = [k for k in kinds if k not in can]
+    if missing or not kinds:
+        what = ", ".join(missing) or "any figure"
+        hint = "; records of 2-D and image runs keep samples since schema version 2"
+        raise UsageError(
+            f"these records cannot give {what} (they support: {', '.join(can) or 'none'}){hint}"
+        )
+    return [figure for kind in kinds for figure in DRAW[kind](records)]
+
+
+def write(figures: list[Drawn], out_dir: Path) -> list[Path]:
+    """Writes each figure's files atomically into ``out_dir``; returns their paths."""
+    return [
+        atomic_write(out_dir / f"{figure.name}.{fmt}", data)
+        for figure in figures
+        for fmt, data in figure.files.items()
+    ]

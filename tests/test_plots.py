@@ -1,0 +1,72 @@
+"""``genbench plot``: which figures records give, the files written, bad input."""
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from record_factory import make_record, sampled_records
+
+from genbench.cli import main
+from genbench.results import read_records, write_record
+from genbench.results.plots import supported
+
+RESULTS = Path(__file__).parents[1] / "results"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def sampled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sampled")
+    sampled_records(out)
+    return out
+
+
+def test_every_kind_is_drawn_as_png_and_svg(sampled, tmp_path, capsys):
+    assert supported(read_records([sampled])) == ["samples", "density", "curves", "throughput"]
+    out = tmp_path / "figures"
+    assert main(["plot", str(sampled), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(Path(p).name for p in printed)
+    stems = {n.rsplit(".", 1)[0] for n in names}
+    assert stems == {"samples_digits", "density", "curves", "throughput"}
+    for name in names:
+        data = (out / name).read_bytes()
+        if name.endswith(".png"):
+            assert data.startswith(PNG) and len(data) > 5000
+        else:
+            assert ET.fromstring(data).tag.endswith("svg")
+    # The density figure draws each group's samples and the source's contours.
+    svg = (out / "density.svg").read_text()
+    assert svg.count("ring8: vae") == 2 and svg.count("grid25: vae") == 2
+
+
+def test_old_records_give_curves_and_throughput_only(tmp_path, capsys):
+    assert supported(read_records([RESULTS / "smoke"])) == ["curves", "throughput"]
+    assert (
+        main(["plot", str(RESULTS / "smoke"), "--kind", "density", "--out", str(tmp_path / "o")])
+        == 2
+    )
+    assert "cannot give density" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (lambda t: ["plot", str(t / "empty")], "no records found"),
+        (lambda t: ["plot", str(t / "records"), "--kind", "violin"], "invalid choice"),
+        (lambda t: ["plot", str(t / "records"), "--out", str(t / "file" / "sub")], "not writable"),
+    ],
+    ids=["no-records", "unknown-kind", "unwritable-out"],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, message):
+    (tmp_path / "empty").mkdir()
+    throughput = {"step_ms": 2.0, "train_examples_per_s": 500.0}
+    write_record(make_record(throughput=throughput), tmp_path / "records")
+    (tmp_path / "file").write_text("not a directory")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(argv(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
