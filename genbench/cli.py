@@ -140,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("samples", "density", "curves", "throughput"))
     p.add_argument("--out", default=None, help="directory of the figures (default: DIR/plots)")
     p.set_defaults(handler=cmd_plot)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of tables and figures")
+    p.add_argument("dir")
+    p.add_argument("--out", default=None, help="the HTML file (default: DIR/report.html)")
+    p.set_defaults(handler=cmd_report)
     return parser
 
 
@@ -379,4 +384,13 @@ def cmd_plot(args) -> int:
     figures = plots.draw(read_records([args.dir]), [args.kind] if args.kind else None)
     for path in plots.write(figures, check_writable(args.out or Path(args.dir) / "plots")):
         print(path)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from genbench.results import read_records
+    from genbench.results.report import write_report
+
+    out = Path(args.out) if args.out else Path(args.dir) / "report.html"
+    print(write_report(read_records([args.dir]), f"genbench report: {args.dir}", out))
     return 0
