@@ -379,18 +379,22 @@ def cmd_compare(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    from genbench.rebuild import source_log_density
     from genbench.results import plots, read_records
 
-    figures = plots.draw(read_records([args.dir]), [args.kind] if args.kind else None)
+    kinds = [args.kind] if args.kind else None
+    figures = plots.draw(read_records([args.dir]), kinds, source_log_density)
     for path in plots.write(figures, check_writable(args.out or Path(args.dir) / "plots")):
         print(path)
     return 0
 
 
 def cmd_report(args) -> int:
+    from genbench.rebuild import source_log_density
     from genbench.results import read_records
     from genbench.results.report import write_report
 
     out = Path(args.out) if args.out else Path(args.dir) / "report.html"
-    print(write_report(read_records([args.dir]), f"genbench report: {args.dir}", out))
+    title = f"genbench report: {args.dir}"
+    print(write_report(read_records([args.dir]), title, out, source_log_density))
     return 0

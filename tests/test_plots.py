@@ -8,7 +8,7 @@ from record_factory import make_record, sampled_records
 
 from genbench.cli import main
 from genbench.results import read_records, write_record
-from genbench.results.plots import supported
+from genbench.results.plots import density, supported
 
 RESULTS = Path(__file__).parents[1] / "results"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -70,3 +70,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv,
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_density_contours_come_from_the_rebuilt_source(sampled):
+    from genbench.rebuild import source_log_density
+    from genbench.results.plots import ok_with_variants
+
+    records = ok_with_variants(read_records([sampled]))
+    (bare,) = density(records)
+    (contoured,) = density(records, source_log_density)
+    # The contours are drawn as extra paths: ring8 and grid25 each get theirs.
+    extra = contoured.files["svg"].count(b"<path") - bare.files["svg"].count(b"<path")
+    assert extra >= 2 * 3

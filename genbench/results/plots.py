@@ -26,6 +26,10 @@ MAX_PANELS = 6  # panels per row of a sample figure
 CONTOUR_POINTS = 160  # the density grid is this many points a side
 
 
+# A record -> the log-density of its source (``points [N, D] -> [N]``), or None.
+DensityOf = Callable[[dict], Callable | None]
+
+
 @dataclass(frozen=True)
 class Drawn:
     """One figure's name and its encoded files, ``{"png": bytes, "svg": bytes}``."""
@@ -38,7 +42,7 @@ def _group_key(record: dict) -> tuple:
     return (record["model"], record["dataset"], record["env"]["backend"], record["config_key"])
 
 
-def _with_keys(records: list[dict]) -> list[dict]:
+def ok_with_variants(records: list[dict]) -> list[dict]:
     """The ok records, each with its group's variant label (as the tables name it)."""
     from genbench.results.records import canonical_json
 
@@ -213,34 +217,27 @@ def _sample_groups(records: list[dict], planar: bool) -> dict[str, list[tuple[st
     return dict(sorted(found.items()))
 
 
-def _density_grid(record: dict, lows, highs):
-    """log p of the record's source on a grid over the box [lows, highs], or None when the
-    dataset has no density (``contract.is_source``)."""
-    import dataclasses
-
-    import jax
+def _density_grid(log_density: Callable, lows, highs):
+    """``(x, y, log p)`` of a 2-D density on a grid over the box [lows, highs]."""
     import numpy as np
 
-    from genbench import contract, registry
-
-    entry = registry.get_dataset(record["dataset"])
-    fields = {f.name for f in dataclasses.fields(entry.config)}
-    cfg = entry.config(**{k: v for k, v in record["config"]["data"].items() if k in fields})
-    dataset = registry.resolve_factory(entry)(cfg)
-    if not contract.is_source(dataset):
-        return None
     xs = np.linspace(lows[0], highs[0], CONTOUR_POINTS)
     ys = np.linspace(lows[1], highs[1], CONTOUR_POINTS)
     gx, gy = np.meshgrid(xs, ys)
     points = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
-    log_p = np.asarray(jax.jit(dataset.log_prob)(points)).reshape(gx.shape)
-    return gx, gy, log_p
+    return gx, gy, np.asarray(log_density(points), np.float64).reshape(gx.shape)
 
 
-def density(records: list[dict], contours: bool = True) -> list[Drawn]:
+def density(records: list[dict], densities: DensityOf | None = None) -> list[Drawn]:
     """2-D samples of each group (the first seed's kept samples, red) over contours of the
     source's density (grey: log p 0.5, 2 and 4.5 below its peak, i.e. 1, 2 and 3 s.d. of a
-    Gaussian mode): one row per dataset, one panel per group."""
+    Gaussian mode): one row per dataset, one panel per group.
+
+    Args:
+      records: records with kept 2-D samples.
+      densities: the source's log-density of a record (``genbench.rebuild``), or None for
+        no contours (this package does not build datasets itself).
+    """
     import numpy as np
 
     found = _sample_groups(records, planar=True)
@@ -254,7 +251,8 @@ def density(records: list[dict], contours: bool = True) -> list[Drawn]:
         lows, highs = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
         pad = 0.15 * (highs - lows).max()
         lows, highs = lows - pad, highs + pad
-        grid = _density_grid(groups[0][1], lows, highs) if contours else None
+        log_density = densities(groups[0][1]) if densities is not None else None
+        grid = _density_grid(log_density, lows, highs) if log_density is not None else None
         for col in range(cols):
             ax = axes[row, col]
             if col >= len(groups):
@@ -310,21 +308,20 @@ def samples(records: list[dict]) -> list[Drawn]:
     return drawn
 
 
-DRAW: dict[str, Callable[[list[dict]], list[Drawn]]] = {
-    "samples": samples,
-    "density": density,
-    "curves": curves,
-    "throughput": throughput,
-}
-
-
-def draw(records: list[dict], kinds: list[str] | None = None) -> list[Drawn]:
+def draw(
+    records: list[dict], kinds: list[str] | None = None, densities: DensityOf | None = None
+) -> list[Drawn]:
     """The figures of ``kinds`` (None: every kind the records support).
+
+    Args:
+      records: run records.
+      kinds: figure kinds (``KINDS``), or None for all the records support.
+      densities: the source density of a record, for the contours of ``density``.
 
     Raises:
       UsageError: a kind the records cannot give (naming what they can), or none at all.
     """
-    records = _with_keys(records)
+    records = ok_with_variants(records)
     can = supported(records)
     if kinds is None:
         kinds = can
@@ -335,7 +332,9 @@ def draw(records: list[dict], kinds: list[str] | None = None) -> list[Drawn]:
         raise UsageError(
             f"these records cannot give {what} (they support: {', '.join(can) or 'none'}){hint}"
         )
-    return [figure for kind in kinds for figure in DRAW[kind](records)]
+    draws = {"samples": samples, "density": lambda r: density(r, densities)}
+    draws |= {"curves": curves, "throughput": throughput}
+    return [figure for kind in kinds for figure in draws[kind](records)]
 
 
 def write(figures: list[Drawn], out_dir: Path) -> list[Path]:

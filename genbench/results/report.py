@@ -12,7 +12,7 @@ import html
 from pathlib import Path
 
 from genbench.results.grid import Grid
-from genbench.results.plots import Drawn
+from genbench.results.plots import DensityOf, Drawn
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -86,12 +86,15 @@ def page(title: str, grids: list[Grid], figures: list[Drawn]) -> str:
     )
 
 
-def build_report(records: list[dict], title: str, width: int = 180) -> str:
+def build_report(
+    records: list[dict], title: str, densities: DensityOf | None = None, width: int = 180
+) -> str:
     """The report of ``records``: one table per dataset and every figure they support.
 
     Args:
       records: run records.
       title: the page heading.
+      densities: a record's source density, for the contours under 2-D samples.
       width: the character width the tables' columns are chosen for.
     """
     from genbench.results import plots
@@ -100,11 +103,13 @@ def build_report(records: list[dict], title: str, width: int = 180) -> str:
 
     grids = table_grids(aggregate(records), width)
     kinds = plots.supported(records) if any(r["status"] == "ok" for r in records) else []
-    figures = plots.draw(records, kinds) if kinds else []
+    figures = plots.draw(records, kinds, densities) if kinds else []
     return page(title, grids, figures)
 
 
-def write_report(records: list[dict], title: str, out: Path) -> Path:
+def write_report(
+    records: list[dict], title: str, out: Path, densities: DensityOf | None = None
+) -> Path:
     """Builds the report, then writes it atomically to ``out`` (nothing on failure).
 
     Raises:
@@ -116,6 +121,6 @@ def write_report(records: list[dict], title: str, out: Path) -> Path:
 
     if out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a directory; give the report's file name")
-    text = build_report(records, title)
+    text = build_report(records, title, densities)
     check_writable(out.parent)
     return atomic_write(out, text)

@@ -1,0 +1,32 @@
+"""What a record was run on, rebuilt from the record alone (for figures of its samples)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from genbench import contract, registry
+
+
+def dataset_of(record: dict):
+    """The dataset of ``record``, built from its name and the record's ``config.data``.
+
+    Args:
+      record: a run record (JSON form).
+
+    Returns:
+      The ``Dataset`` (or ``Source``); data fields the dataset no longer has are ignored.
+    """
+    entry = registry.get_dataset(record["dataset"])
+    fields = {f.name for f in dataclasses.fields(entry.config)}
+    cfg = entry.config(**{k: v for k, v in record["config"]["data"].items() if k in fields})
+    return registry.resolve_factory(entry)(cfg)
+
+
+def source_log_density(record: dict) -> Callable | None:
+    """``points [N, D] -> log p [N]`` of the source ``record`` ran on, as a compiled
+    function; None where the dataset has no density (not a ``Source``)."""
+    import jax
+
+    dataset = dataset_of(record)
+    return jax.jit(dataset.log_prob) if contract.is_source(dataset) else None
