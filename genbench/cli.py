@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="shortcut for --set train.steps=N")
     p.add_argument("--out", default="runs", help="directory of the result record")
+    p.add_argument(
+        "--save-model", action="store_true", help="save the trained parameters beside the record"
+    )
     _add_device_options(p)
     p.set_defaults(handler=cmd_run)
 
@@ -145,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("--out", default=None, help="the HTML file (default: DIR/report.html)")
     p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("sample", help="samples of a model saved with genbench run --save-model")
+    p.add_argument("record", help="the run's record file")
+    p.add_argument("--n", type=int, default=64, help="how many samples")
+    p.add_argument("--out", default=None, help="output file (default: print; images: a PNG)")
+    p.set_defaults(handler=cmd_sample)
     return parser
 
 
@@ -279,7 +288,9 @@ def cmd_run(args) -> int:
 
     with progress_bars() as bars:
         _, update = step_callback(bars, f"{spec.model} {spec.dataset}", spec.config.train.steps)
-        record = runner.run(spec, update, checkpoint_root=out / runner.CHECKPOINT_DIR)
+        params_dir = out if args.save_model else None
+        checkpoints = out / runner.CHECKPOINT_DIR
+        record = runner.run(spec, update, checkpoint_root=checkpoints, params_dir=params_dir)
     print(_summary(record))
     if runner.is_writer():
         print(f"record: {write_record(record, out)}")
@@ -397,4 +408,21 @@ def cmd_report(args) -> int:
     out = Path(args.out) if args.out else Path(args.dir) / "report.html"
     title = f"genbench report: {args.dir}"
     print(write_report(read_records([args.dir]), title, out, source_log_density))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from genbench.atomic import atomic_write
+    from genbench.sampling import sample_file
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.is_dir():
+        raise UsageError(f"--out {args.out!r} is a directory; give a file name")
+    if out is not None:
+        check_writable(out.parent)
+    content, where = sample_file(Path(args.record), args.n, out)
+    if where is None:
+        print(content, end="")
+    else:
+        print(atomic_write(where, content))
     return 0

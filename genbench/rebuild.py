@@ -30,3 +30,27 @@ def source_log_density(record: dict) -> Callable | None:
 
     dataset = dataset_of(record)
     return jax.jit(dataset.log_prob) if contract.is_source(dataset) else None
+
+
+def _leaves(config: dict, prefix: str = "") -> dict:
+    """``{"train.lr": 1e-3, "train.groups.generator.lr": ...}``: every leaf of a config."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat |= _leaves(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def spec_of(record: dict):
+    """The ``RunSpec`` of ``record``: its model, dataset, preset and seed, with every value
+    of its resolved config set as an override (so defaults changed since do not leak in).
+
+    Raises:
+      UsageError: a field the record has that this genbench does not know.
+    """
+    from genbench.spec import resolve
+
+    overrides = _leaves(record["config"])
+    return resolve(record["model"], record["dataset"], record["preset"], overrides, record["seed"])

@@ -20,12 +20,13 @@ from genbench.metrics.hardware import peak_flops
 from genbench.metrics.kept import kept_samples
 from genbench.metrics.throughput import fit_throughput
 from genbench.results.record import RunRecord
-from genbench.results.records import write_record
+from genbench.results.records import record_filename, write_record
 from genbench.runtime import environment, is_writer
 from genbench.spec import RunSpec
 from genbench.train.checkpoint import Checkpointer
 from genbench.train.fits import FitJob, check_fit_kind, fit_model
 from genbench.train.mesh import data_mesh
+from genbench.train.params import save_params
 
 
 def build(spec: RunSpec):
@@ -84,6 +85,7 @@ def run(
     devices: Sequence[jax.Device] | None = None,
     checkpoint_root: str | Path | None = None,
     measure_throughput: bool = True,
+    params_dir: str | Path | None = None,
 ) -> RunRecord:
     """Runs one spec and returns its result record (not yet written).
 
@@ -94,6 +96,9 @@ def run(
     With ``train.checkpoint_every > 0`` and a ``checkpoint_root``, the fit saves
     its state under ``checkpoint_root/<run_key>`` and a re-started run continues
     from the latest checkpoint; the checkpoints are removed once the fit ends.
+
+    With a ``params_dir``, the trained model's state is saved there with orbax, in
+    ``<record file name>.params``, named in the record's ``params`` (``--save-model``).
 
     Bad input (a model that cannot model the data, a batch larger than the
     data, ...) raises ``UsageError`` before training, and so does code that
@@ -143,6 +148,9 @@ def run(
             return record
         record.metrics, record.estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
         record.samples = kept_samples(model, dataset, view, spec.seed)
+        if params_dir is not None:
+            name = record_filename(record.to_dict()).removesuffix(".json") + ".params"
+            record.params = save_params(model, Path(params_dir) / name).name
         if measure_throughput:
             record.throughput = fit_throughput(model, outcome, dataset, view, cfg.train, cfg.eval)
         if record.throughput.get("peak_flops_per_s") is not None:

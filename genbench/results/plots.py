@@ -275,7 +275,7 @@ def density(records: list[dict], densities: DensityOf | None = None) -> list[Dra
     return [Drawn("density", encode(figure))]
 
 
-def _tile(values, shape: list[int]):
+def tile(values, shape: list[int]):
     """Kept image samples as one tiled image (a square-ish grid)."""
     import numpy as np
 
@@ -298,7 +298,7 @@ def samples(records: list[dict]) -> list[Drawn]:
         figure = _new_figure(PANEL_INCHES * cols, PANEL_INCHES * rows + 0.4)
         axes = figure.subplots(rows, cols, squeeze=False).ravel()
         for ax, (label, record) in zip(axes, groups, strict=False):
-            ax.imshow(_tile(record["samples"]["values"], record["samples"]["shape"]), cmap="gray_r")
+            ax.imshow(tile(record["samples"]["values"], record["samples"]["shape"]), cmap="gray_r")
             ax.set_axis_off()
             ax.set_title(label, fontsize=6)
         for ax in axes[len(groups) :]:

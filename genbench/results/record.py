@@ -22,7 +22,7 @@ from typing import Any, Literal
 from genbench.errors import UsageError
 
 SCHEMA_VERSION = 2
-# Versions this genbench reads: 2 added ``samples`` and ``env.git_dirty``, both optional.
+# Versions this genbench reads: 2 added ``samples``, ``params`` and ``env.git_dirty``, optional.
 READABLE_VERSIONS = (1, 2)
 _MESSAGE_CHARS = 160
 
@@ -68,6 +68,8 @@ class RunRecord:
       samples: ``{"shape", "values"}``: a few hundred samples of the trained model in
         data space (2-D data and images, ``genbench.metrics.kept``), for plots; None
         where none were kept, and then left out of the JSON.
+      params: the directory, beside the record, of the trained model's saved state
+        (``genbench run --save-model``); None (left out) where it was not saved.
       invalid: ``"metrics.<name>"`` or ``"throughput.<name>"`` -> why that value is
         written as null: a NaN or infinite number, or a utilisation above 1
         (``invalid_values``); filled in by ``to_dict``, left out when empty.
@@ -93,6 +95,7 @@ class RunRecord:
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_step: int | None = None
     samples: dict[str, Any] | None = None
+    params: str | None = None
     invalid: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     run_id: str = field(default_factory=new_run_id)
@@ -115,7 +118,7 @@ class RunRecord:
             section, name = dotted.split(".", 1)
             if name in value[section]:
                 value[section] = {**value[section], name: None}
-        for optional in ("resumed_from_step", "samples"):
+        for optional in ("resumed_from_step", "samples", "params"):
             if value[optional] is None:
                 del value[optional]
         if not value["invalid"]:
