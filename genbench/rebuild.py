@@ -23,13 +23,17 @@ def dataset_of(record: dict):
     return registry.resolve_factory(entry)(cfg)
 
 
-def source_log_density(record: dict) -> Callable | None:
-    """``points [N, D] -> log p [N]`` of the source ``record`` ran on, as a compiled
-    function; None where the dataset has no density (not a ``Source``)."""
+def source_log_density(record: dict) -> tuple[Callable, object] | None:
+    """``(points [N, D] -> log p [N] compiled, test examples [M, D])`` of the source
+    ``record`` ran on; None where the dataset has no density (not a ``Source``)."""
     import jax
+    import numpy as np
 
     dataset = dataset_of(record)
-    return jax.jit(dataset.log_prob) if contract.is_source(dataset) else None
+    if not contract.is_source(dataset):
+        return None
+    examples = np.asarray(dataset.test, np.float64).reshape(len(dataset.test), -1)
+    return jax.jit(dataset.log_prob), examples
 
 
 def _leaves(config: dict, prefix: str = "") -> dict:

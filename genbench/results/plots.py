@@ -26,8 +26,9 @@ MAX_PANELS = 6  # panels per row of a sample figure
 CONTOUR_POINTS = 160  # the density grid is this many points a side
 
 
-# A record -> the log-density of its source (``points [N, D] -> [N]``), or None.
-DensityOf = Callable[[dict], Callable | None]
+# A record -> ``(the log-density of its source, points [N, D] -> [N]; examples of the
+# source [M, D])``, or None where the source has no density.
+DensityOf = Callable[[dict], tuple[Callable, object] | None]
 
 
 @dataclass(frozen=True)
@@ -247,12 +248,16 @@ def density(records: list[dict], densities: DensityOf | None = None) -> list[Dra
     figure = _new_figure(PANEL_INCHES * cols, PANEL_INCHES * len(found) + 0.4)
     axes = figure.subplots(len(found), cols, squeeze=False)
     for row, (dataset, groups) in enumerate(found.items()):
-        points = np.concatenate([np.asarray(r["samples"]["values"]) for _, r in groups])
+        source = densities(groups[0][1]) if densities is not None else None
+        points = [np.asarray(r["samples"]["values"]) for _, r in groups]
+        # The box holds the samples and the source alike, so a collapsed model's panel
+        # still shows the modes it missed.
+        points += [np.asarray(source[1])] if source is not None else []
+        points = np.concatenate(points)
         lows, highs = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
         pad = 0.15 * (highs - lows).max()
         lows, highs = lows - pad, highs + pad
-        log_density = densities(groups[0][1]) if densities is not None else None
-        grid = _density_grid(log_density, lows, highs) if log_density is not None else None
+        grid = _density_grid(source[0], lows, highs) if source is not None else None
         for col in range(cols):
             ax = axes[row, col]
             if col >= len(groups):
