@@ -44,15 +44,38 @@ def _group_key(record: dict) -> tuple:
 
 
 def ok_with_variants(records: list[dict]) -> list[dict]:
-    """The ok records, each with its group's variant label (as the tables name it)."""
+    """The ok records, each with its group's variant label as the tables show it
+    (``variant``: long labels as ``v1``, ``v2``, ... per dataset) and in full (``variant_full``)."""
+    from genbench.results.grid import abbreviate
     from genbench.results.records import canonical_json
 
     ok = [r for r in records if r["status"] == "ok"]
     keyed = [{**r, "config_key": canonical_json(r["config"])} for r in ok]
-    labels = {
-        (row.model, row.dataset, row.backend, row.config_key): row.variant for row in aggregate(ok)
-    }
-    return [{**r, "variant": labels[_group_key(r)]} for r in keyed]
+    rows = aggregate(ok)
+    labels = {(row.model, row.dataset, row.backend, row.config_key): row.variant for row in rows}
+    short = {}
+    for dataset in {row.dataset for row in rows}:
+        names, _ = abbreviate([row.variant for row in rows if row.dataset == dataset])
+        short |= {(dataset, label): name for label, name in names.items()}
+    out = []
+    for record in keyed:
+        full = labels[_group_key(record)]
+        out.append({**record, "variant": short[(record["dataset"], full)], "variant_full": full})
+    return out
+
+
+def _legend(figure, records: list[dict]) -> None:
+    """Under the figure: what each abbreviated variant (``v1``, ...) of ``records`` stands for."""
+    lines = sorted(
+        {
+            f"{r['dataset']} {r['variant']} = {r['variant_full']}"
+            for r in records
+            if r["variant"] != r["variant_full"]
+        }
+    )
+    if lines:  # the figure grows by the legend's height, so the axes keep theirs
+        figure.set_figheight(figure.get_figheight() + 0.12 * len(lines))
+        figure.supxlabel("\n".join(lines), fontsize=6, x=0.01, ha="left")
 
 
 def _groups(records: list[dict]) -> dict[tuple, list[dict]]:
@@ -65,8 +88,7 @@ def _groups(records: list[dict]) -> dict[tuple, list[dict]]:
 def _label(records: list[dict], with_dataset: bool = False) -> str:
     first = records[0]
     parts = [first["model"], first["dataset"] if with_dataset else "", first["variant"]]
-    label = " ".join(p for p in parts if p)
-    return label if len(label) <= 48 else label[:45] + "..."
+    return " ".join(p for p in parts if p)
 
 
 def supported(records: list[dict]) -> list[str]:
@@ -158,6 +180,7 @@ def curves(records: list[dict]) -> list[Drawn]:
     for ax in axes[len(by_dataset) :]:
         ax.set_visible(False)
     figure.suptitle("Learning curves: mean over seeds, band ± 1 s.d.")
+    _legend(figure, [r for groups in by_dataset.values() for m in groups.values() for r in m])
     return [Drawn("curves", encode(figure))]
 
 
@@ -197,6 +220,7 @@ def throughput(records: list[dict]) -> list[Drawn]:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("training examples (or tokens) per second, mean ± s.d. over seeds")
+    _legend(figure, records)
     from matplotlib.patches import Patch
 
     handles = [Patch(color=colours[b], label=b) for b in backends]
@@ -277,6 +301,7 @@ def density(records: list[dict], densities: DensityOf | None = None) -> list[Dra
             ax.set_yticks([])
             ax.set_title(f"{dataset}: {label}", fontsize=6)
     figure.suptitle("Samples over the source density", fontsize=8)
+    _legend(figure, [r for groups in found.values() for _, r in groups])
     return [Drawn("density", encode(figure))]
 
 
@@ -309,6 +334,7 @@ def samples(records: list[dict]) -> list[Drawn]:
         for ax in axes[len(groups) :]:
             ax.set_visible(False)
         figure.suptitle(f"{dataset}: samples", fontsize=8)
+        _legend(figure, [r for _, r in groups])
         drawn.append(Drawn(f"samples_{dataset}", encode(figure)))
     return drawn
 
