@@ -15,7 +15,17 @@ from genbench.config import parse_assignments
 from genbench.errors import UsageError
 from genbench.results.record import RunRecord
 from genbench.results.records import check_writable
-from genbench.spec import load_published, load_suite, parse_shard, resolve, shard
+from genbench.spec import (
+    group_size,
+    load_parallel_seeds,
+    load_published,
+    load_suite,
+    parse_shard,
+    resolve,
+    seed_groups,
+    shard,
+    shard_groups,
+)
 
 SUMMARY_METRICS = ("nll", "elbo", "kl_to_source", "accuracy", "recon_bce", "recon_mse")
 
@@ -84,6 +94,26 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_seed_group_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parallel-seeds",
+        type=int,
+        nargs="?",
+        const=0,
+        default=None,
+        metavar="S",
+        help="train runs that differ only in their seed as one program, at most S seeds "
+        "each (default: all of them)",
+    )
+    parser.add_argument(
+        "--seed-chunk",
+        type=int,
+        default=None,
+        metavar="K",
+        help="at most K seeds per program (a group too large for memory, with --parallel-seeds)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = _Parser(prog="genbench", description=__doc__.splitlines()[0])
@@ -100,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="shortcut for --set train.steps=N")
     p.add_argument("--out", default="runs", help="directory of the result record")
+    p.add_argument(
+        "--seeds", type=int, default=1, metavar="N", help="run seeds --seed .. --seed+N-1"
+    )
+    _add_seed_group_options(p)
     _add_device_options(p)
     p.set_defaults(handler=cmd_run)
 
@@ -109,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="directory of records (default: runs/NAME)")
     p.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
     p.add_argument("--shard", default=None, metavar="I/N", help="run only share I of N (0-based)")
+    _add_seed_group_options(p)
     _add_device_options(p)
     _add_executor_options(p)
     p.set_defaults(handler=cmd_suite)
@@ -238,7 +273,8 @@ def _summary(record: RunRecord) -> str:
     shown = [f"{k}={metrics[k]:.4g}" for k in SUMMARY_METRICS if k in metrics]
     step_ms = record.throughput.get("step_ms")
     if step_ms is not None:
-        shown.append(f"step_ms={step_ms:.3g}")
+        seeds = record.throughput.get("parallel_seeds")
+        shown.append(f"step_ms={step_ms:.3g}" + (f" ({seeds:g} seeds)" if seeds else ""))
     error = record.error or {}
     failure = f"FAILED {error.get('type')}: {error.get('message')}"
     status = "ok" if record.status == "ok" else failure
@@ -247,21 +283,37 @@ def _summary(record: RunRecord) -> str:
 
 def cmd_run(args) -> int:
     check_device_options(args)
-    spec = resolve(args.model, args.dataset, args.preset, _overrides(args), args.seed)
+    if args.seeds < 1:
+        raise UsageError(f"--seeds={args.seeds} must be >= 1")
+    size = group_size(args.parallel_seeds, args.seed_chunk)
+    overrides = _overrides(args)
+    specs = [
+        resolve(args.model, args.dataset, args.preset, overrides, args.seed + i)
+        for i in range(args.seeds)
+    ]
     warn_plugin_problems()
     out = check_writable(args.out)
     _configure(args)
     from genbench import runner
     from genbench.progress import progress_bars, step_callback
     from genbench.results.records import write_record
+    from genbench.seed_runs import run_group
 
+    groups = [[spec] for spec in specs] if size is None else seed_groups(specs, size or None)
+    records = []
     with progress_bars() as bars:
-        _, update = step_callback(bars, f"{spec.model} {spec.dataset}", spec.config.train.steps)
-        record = runner.run(spec, update, checkpoint_root=out / runner.CHECKPOINT_DIR)
-    print(_summary(record))
-    if runner.is_writer():
-        print(f"record: {write_record(record, out)}")
-    return 0 if record.status == "ok" else 1
+        for group in groups:
+            first = group[0]
+            label = f"{first.model} {first.dataset}" + (
+                f" x{len(group)} seeds" if len(group) > 1 else ""
+            )
+            _, update = step_callback(bars, label, first.config.train.steps)
+            records += run_group(group, update, checkpoint_root=out / runner.CHECKPOINT_DIR)
+    for record in records:
+        print(_summary(record))
+        if runner.is_writer():
+            print(f"record: {write_record(record, out)}")
+    return 0 if all(r.status == "ok" for r in records) else 1
 
 
 def _job_options(args):
@@ -294,12 +346,19 @@ def cmd_suite(args) -> int:
         raise UsageError(f"--seeds={args.seeds} must be >= 1")
     specs = load_suite(args.suite, args.seeds, _overrides(args))
     published = load_published(args.suite)
+    parallel = args.parallel_seeds
+    if parallel is None and args.seed_chunk is None:
+        parallel = load_parallel_seeds(args.suite)
+    size = group_size(parallel, args.seed_chunk)
     warn_plugin_problems()
     suite_name = specs[0].suite
     if args.shard is not None:
-        specs = shard(specs, *parse_shard(args.shard))
+        split = shard if size is None else shard_groups
+        specs = split(specs, *parse_shard(args.shard))
     out = check_writable(args.out or Path("runs") / suite_name)
     if job_options is not None:
+        if size is not None:
+            raise UsageError("--executor runs each run as its own job: drop --parallel-seeds")
         return _suite_jobs(specs, out, args.resume, job_options, published)
     _configure(args)
     from genbench import runner
@@ -313,11 +372,12 @@ def cmd_suite(args) -> int:
             return step_callback(bars, label, spec.config.train.steps)
 
         def on_done(task, record):
-            bars.remove_task(task)
+            if task is not None:  # a seed group's first record ends its progress bar
+                bars.remove_task(task)
             bars.advance(suite_task)
             bars.console.print(_summary(record), soft_wrap=True, markup=False, highlight=False)
 
-        result = runner.run_suite(specs, out, args.resume, on_start, on_done, published)
+        result = runner.run_suite(specs, out, args.resume, on_start, on_done, published, size)
     print(result.table)
     print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
     return 1 if result.failed else 0

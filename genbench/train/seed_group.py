@@ -44,7 +44,7 @@ class SeedGroupStep(TrainStep):
         self.alive = np.ones(len(self.seeds), bool)
 
     @property
-    def size(self) -> int:
+    def parallel_seeds(self) -> int:
         """The number of seeds trained by one call."""
         return len(self.seeds)
 
@@ -54,8 +54,8 @@ class SeedGroupStep(TrainStep):
         Args:
           models: one freshly initialised model per seed, in the order of ``seeds``.
         """
-        if len(models) != self.size:
-            raise ValueError(f"{len(models)} models for {self.size} seeds")
+        if len(models) != self.parallel_seeds:
+            raise ValueError(f"{len(models)} models for {self.parallel_seeds} seeds")
         states = [TrainStep.init_state(self, model) for model in models]
         stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
         return jax.device_put(stacked, replicated(self.mesh))

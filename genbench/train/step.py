@@ -111,6 +111,8 @@ class TrainStep:
         self.compiler_options = cpu_dot_options(cpu_dots, mesh.devices.flat[0].platform)
         self.compute_dtype = jnp.dtype(compute_dtype)
 
+    parallel_seeds = 1  # runs trained by one call (a ``SeedGroupStep`` trains several)
+
     # -- state ------------------------------------------------------------------------------
     def init_state(self, model: nnx.Module) -> TrainState:
         """Splits ``model`` into a fresh train state (groups' params, rest, optimiser states).
