@@ -15,7 +15,8 @@ rounds, compilation, evaluation and timing included.
 
 With ``GENBENCH_WRITE_RESULTS=1`` the results go to
 ``results/benchmarks/parallel_seeds_<backend>.json``. ``GENBENCH_MAX_SEEDS`` (default
-10 on CPU, 100 elsewhere) bounds S.
+10 on CPU, 100 elsewhere) bounds S; ``GENBENCH_SEED_SIZES`` (default 1,2,5,10,20,50,100)
+lists the sizes, 1 first.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from genbench.data.view import data_view
 from genbench.registry import get_dataset, resolve_factory
 from genbench.runner import build_model, run
 from genbench.seed_runs import run_group
-from genbench.spec import load_suite, resolve
+from genbench.spec import _read_suite as read_suite
+from genbench.spec import resolve
 from genbench.train.fit import fit, fit_seeds
 from genbench.train.mesh import data_mesh
 
@@ -47,19 +49,23 @@ CASES = {  # (suite, model, dataset, preset, overrides that pick the run)
 }
 ON_CPU = jax.default_backend() == "cpu"
 MAX_SEEDS = int(os.environ.get("GENBENCH_MAX_SEEDS", 10 if ON_CPU else 100))
-SIZES = [s for s in (1, 2, 5, 10, 20, 50, 100) if s <= MAX_SEEDS]
+ALL_SIZES = os.environ.get("GENBENCH_SEED_SIZES", "1,2,5,10,20,50,100")  # 1 comes first
+SIZES = [int(s) for s in ALL_SIZES.split(",") if int(s) <= MAX_SEEDS]
 # An accelerator's timings vary little, and its device time is scarce: fewer, shorter rounds.
 ROUNDS, SEGMENT_S = (5, 5.0) if ON_CPU else (3, 1.0)
 
 
 def suite_spec(case: str):
-    """The case's run exactly as its suite configures it (seed 0)."""
+    """The case's run exactly as its suite configures it (seed 0), resolved alone (other
+    runs of its suite may need packages this machine lacks)."""
     suite, model, dataset, preset, model_fields = CASES[case]
-    for spec in load_suite(suite):
-        fields = {k: getattr(spec.config.model, k) for k in model_fields}
-        matches = (spec.model, spec.dataset, spec.preset, spec.seed) == (model, dataset, preset, 0)
-        if matches and fields == model_fields:
-            return spec
+    _, content = read_suite(suite)
+    for entry in content["run"]:
+        picked = (entry["model"], entry["dataset"], entry.get("preset")) == (model, dataset, preset)
+        overrides = {**content.get("defaults", {}), **entry.get("set", {})}
+        fields = {k: overrides.get(f"model.{k}") for k in model_fields}
+        if picked and fields == model_fields:
+            return resolve(model, dataset, preset, overrides, 0, suite)
     raise LookupError(case)
 
 

@@ -31,7 +31,7 @@ export GENBENCH_MAX_SEEDS="${GENBENCH_MAX_SEEDS:-100}"
 cd "$repo" || exit 1
 status=0
 written="results/benchmarks/parallel_seeds_$([ "$platform" = cpu ] && echo cpu || echo gpu).json"
-for case in vae_digits_smoke gan_ring8_pacgan2 transformer_markov; do
+for case in ${SEED_CASES:-vae_digits_smoke gan_ring8_pacgan2 transformer_markov}; do
   started=$(date +%s)
   rm -f "$written"
   GENBENCH_WRITE_RESULTS=1 timeout -k 5 "${CASE_LIMIT:-110}" "$py" -m pytest -q -s \
@@ -50,13 +50,13 @@ for path in sys.argv[2:]:
 if merged:
     json.dump(merged, open(sys.argv[1], "w"), indent=1)
 PY
-if [ -d results/gpu/smoke ] && [ "$backend" != cpu ]; then
+if [ -d results/gpu/smoke ] && [ "$backend" != cpu ] && [ -z "${SKIP_REST:-}" ]; then
   cp -r results/gpu/smoke "$work/smoke"
   timeout -k 5 "${SUITE_LIMIT:-90}" "$py" -m genbench suite smoke --backend "$backend" --seeds 1 \
     --resume --out "$work/smoke" || status=1
   tar -czf "$out/smoke.tar.gz" --exclude=.checkpoints -C "$work" smoke
 fi
-timeout -k 5 "${BENCH_LIMIT:-80}" "$py" -m pytest -q -p no:cacheprovider \
+[ -n "${SKIP_REST:-}" ] || timeout -k 5 "${BENCH_LIMIT:-80}" "$py" -m pytest -q -p no:cacheprovider \
   benchmarks/test_transformer_step.py -k test_genbench_ --benchmark-json "$out/transformer_step.json" \
   || status=1
 rm -rf "$work"
