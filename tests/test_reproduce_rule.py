@@ -34,22 +34,22 @@ def test_critical_z_is_two_sided_95_percent_bonferroni(n_cells):
         assert round(z, 2) == 3.08  # the issue's value for PacGAN Table 1
 
 
-def test_effective_se_scales_ours_by_students_t_over_z():
-    z = critical_z(24)
-    t = student_t.ppf(1 - 0.05 / 24 / 2, 4)
-    assert effective_se(0.5, 5, 24) * z == pytest.approx(0.5 * t)
-    assert effective_se(0.5, 5, 24) > 0.5  # few trials widen our term
-    assert effective_se(0.5, 10_000, 24) == pytest.approx(0.5, rel=1e-3)
-    assert effective_se(0.5, 1, 24) == 0.0  # one trial: no spread to scale
+def test_effective_se_scales_ours_by_students_t_over_the_normal_quantile():
+    ratio = student_t.ppf(0.975, 4) / norm.ppf(0.975)
+    assert effective_se(0.5, 5) == pytest.approx(0.5 * ratio)
+    assert round(ratio, 2) == 1.42  # five trials: a 42 % wider interval than the normal one
+    assert effective_se(0.5, 2) > effective_se(0.5, 5) > 0.5  # fewer trials, wider
+    assert effective_se(0.5, 10_000) == pytest.approx(0.5, rel=1e-3)
+    assert effective_se(0.5, 1) == 0.0  # one trial: no spread to scale
 
 
 def _half(se_ours, n, se_p, n_cells):
-    return critical_z(n_cells) * math.hypot(effective_se(se_ours, n, n_cells), se_p)
+    return critical_z(n_cells) * math.hypot(effective_se(se_ours, n), se_p)
 
 
 def test_verdict_match_inconclusive_differs():
     n_cells, se_p = 24, 0.1
-    # match: within, and as precise as the paper (se_ours <= 2 se_p).
+    # match: within, and as precise as the paper (scaled se_ours <= 2 se_p).
     ok = judge(ours=7.95, se_ours=0.1, n=5, paper=7.9, se_p=se_p, n_cells=n_cells)
     assert ok.verdict == "match" and not ok.by_tolerance
     assert ok.half_width == pytest.approx(_half(0.1, 5, se_p, n_cells))
@@ -57,10 +57,9 @@ def test_verdict_match_inconclusive_differs():
     wide = judge(ours=8.5, se_ours=0.5, n=5, paper=7.9, se_p=se_p, n_cells=n_cells)
     assert wide.verdict == "inconclusive"
     assert abs(8.5 - 7.9) <= wide.half_width
-    needed = wide.trials_needed
-    assert needed == math.ceil(5 * (0.5 / 0.2) ** 2)
-    sd = 0.5 * math.sqrt(5)
-    assert sd / math.sqrt(needed) <= 2 * se_p < sd / math.sqrt(needed - 1)
+    needed, sd = wide.trials_needed, 0.5 * math.sqrt(5)
+    assert effective_se(sd / math.sqrt(needed), needed) <= 2 * se_p
+    assert effective_se(sd / math.sqrt(needed - 1), needed - 1) > 2 * se_p
     # differs: outside the combined, corrected interval.
     far = judge(ours=6.3, se_ours=0.1, n=5, paper=7.9, se_p=se_p, n_cells=n_cells)
     assert far.verdict == "differs" and abs(6.3 - 7.9) > far.half_width
@@ -197,3 +196,24 @@ def test_every_shipped_reproduction_loads_and_resolves(name):
     if name.startswith("pacgan-table1"):
         assert repro.n_cells == 24 and len(repro.rows) == 8
         assert {s.config.train.batch_size // s.config.model.pack for s in specs} == {100}
+
+
+def test_the_rule_gives_the_issues_count_on_the_committed_gan2d_records():
+    """Issue 12: the rule applied to results/gan2d (the CPU preset `pacgan`, five seeds)
+    against PacGAN's Table 1 gives 7 match, 5 inconclusive and 12 differs."""
+    from collections import Counter
+    from pathlib import Path
+
+    from genbench.reproduce import compare_cells, rows_records
+    from genbench.results import read_records
+
+    text = shipped()["pacgan-table1"].read_text(encoding="utf-8")
+    head, rest = text.split("[defaults]", 1)
+    gan2d = head + '[defaults]\n"model.loss" = "non_saturating"\n\n' + rest[rest.index("[quick]") :]
+    gan2d = gan2d.replace('preset = "pacgan-paper"', 'preset = "pacgan"')
+    repro = parse("gan2d", "gan2d.toml", gan2d.replace("trials = 10", "trials = 5"))
+    records = read_records([Path(__file__).resolve().parents[1] / "results" / "gan2d"])
+    found = rows_records(repro, records, quick=False)
+    assert all(len(ok) == 5 for ok, _ in found.values())
+    verdicts = Counter(cell.status for cell in compare_cells(repro, found))
+    assert verdicts == {"match": 7, "inconclusive": 5, "differs": 12}

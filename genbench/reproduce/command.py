@@ -66,7 +66,7 @@ def tabulate(
     if report_only and not out.is_dir():
         raise UsageError(f"--report-only: no such directory {str(out)!r}")
     found = rows_records(repro, _records(out), quick)
-    if report_only and runnable_rows(repro) and not any(ok for ok, _ in found.values()):
+    if report_only and runnable_rows(repro, quick) and not any(ok for ok, _ in found.values()):
         variant = " (--quick)" if quick else ""
         raise UsageError(
             f"--report-only: {str(out)!r} holds no records of reproduction {repro.name!r}"

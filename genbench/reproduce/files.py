@@ -11,7 +11,7 @@ A reproduction file (``genbench/reproductions/NAME.toml``, or any ``.toml`` path
     [[protocol]]                      # choice, value, source[, deviation]: one per choice
     [[row]]                           # name, model, dataset[, preset, set, not_reproducible]
     cells = [ { metric = "nll", value = 85.3, pm = 0.2, pm_kind = "se", n = 10 }, ... ]
-    [quick]                           # seeds, set[, dataset, note]: the < 300 s variant
+    [quick]                           # seeds, set[, dataset, rows, note]: the < 300 s variant
 
 A cell's ``pm`` is the paper's ± (``pm_kind`` ``"se"`` or ``"sd"``, over ``n`` trials;
 absent where the paper gives none) and ``tolerance`` an absolute tolerance, required
@@ -98,6 +98,7 @@ class Quick:
     overrides: dict[str, Any]  # applied to every row after its own
     dataset: str | None  # replaces every row's dataset (data that ships with genbench)
     note: str  # what the variant changes, printed with its table
+    rows: tuple[str, ...] | None  # the rows it runs (None: all), to fit its time budget
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ _CITATION = {"authors", "title", "year", "table", "paper", "code"}
 _ROW = {"name", "model", "dataset", "preset", "set", "cells", "not_reproducible"}
 _CELL = {"metric", "value", "pm", "pm_kind", "n", "tolerance"}
 _PROTOCOL = {"choice", "value", "source", "deviation"}
-_QUICK = {"seeds", "set", "dataset", "note"}
+_QUICK = {"seeds", "set", "dataset", "note", "rows"}
 
 
 class _Fields:
@@ -246,11 +247,15 @@ def _selection(file: str, value: Any) -> Selection:
 
 def _quick(file: str, table: Any) -> Quick:
     f = _Fields(file, "quick", table, _QUICK)
+    rows = f.get("rows", list, None)
+    if rows is not None and (not rows or not all(isinstance(r, str) for r in rows)):
+        f.fail("must be a non-empty list of row names", "rows")
     return Quick(
         seeds=f.positive("seeds", int),
         overrides=f.get("set", dict, {}),
         dataset=f.get("dataset", str, None),
         note=f.get("note", str, "a short schedule on small data"),
+        rows=None if rows is None else tuple(rows),
     )
 
 
@@ -285,6 +290,9 @@ def parse(name: str, file: str, text: str) -> Reproduction:
     names = [row.name for row in rows]
     if len(set(names)) != len(names):
         f.fail("has two rows of the same name", "row")
+    unknown = sorted(set(quick.rows or ()) - set(names))
+    if unknown:
+        raise UsageError(f"reproduction file {file}: quick.rows names no row {unknown[0]!r}")
     protocol = []
     for i, entry in enumerate(f.get("protocol", list)):
         p = _Fields(file, f"protocol {i + 1}", entry, _PROTOCOL)

@@ -31,9 +31,14 @@ def row_overrides(row: Row, repro: Reproduction, quick: bool) -> dict[str, Any]:
     return {**row.overrides, **(repro.quick.overrides if quick else {})}
 
 
-def runnable_rows(repro: Reproduction) -> list[Row]:
-    """The rows that run here (those not marked ``not_reproducible``)."""
-    return [row for row in repro.rows if row.not_reproducible is None]
+def runnable_rows(repro: Reproduction, quick: bool) -> list[Row]:
+    """The rows that run: not marked ``not_reproducible``, and in ``quick.rows`` for --quick."""
+    chosen = repro.quick.rows if quick and repro.quick.rows is not None else None
+    return [
+        row
+        for row in repro.rows
+        if row.not_reproducible is None and (chosen is None or row.name in chosen)
+    ]
 
 
 def row_spec(repro: Reproduction, row: Row, quick: bool, seed: int = 0) -> RunSpec:
@@ -57,7 +62,10 @@ def row_spec(repro: Reproduction, row: Row, quick: bool, seed: int = 0) -> RunSp
 
 
 def build_specs(repro: Reproduction, quick: bool, seeds: int | None) -> list[RunSpec]:
-    """The runs of a reproduction: every runnable row x seeds 0..S-1.
+    """The runs of a reproduction: every runnable row x seeds 0..S-1, each run once.
+
+    Two rows of the same configuration (IWAE's k = 1 rows: the VAE and the IWAE
+    objectives coincide) share their runs, and each row's cells read them.
 
     Args:
       repro: the reproduction.
@@ -65,9 +73,12 @@ def build_specs(repro: Reproduction, quick: bool, seeds: int | None) -> list[Run
       seeds: ``--seeds``; default the paper's trials (or the quick variant's).
     """
     n_seeds = seeds or (repro.quick.seeds if quick else repro.trials)
-    return [
-        row_spec(repro, row, quick, seed) for row in runnable_rows(repro) for seed in range(n_seeds)
-    ]
+    specs: dict[str, RunSpec] = {}
+    for row in runnable_rows(repro, quick):
+        for seed in range(n_seeds):
+            spec = row_spec(repro, row, quick, seed)
+            specs.setdefault(spec.run_key, spec)  # rows of one configuration share its runs
+    return list(specs.values())
 
 
 def _lookup(config: dict, dotted: str) -> Any:
@@ -114,7 +125,7 @@ def rows_records(
 ) -> dict[str, tuple[list[dict], int]]:
     """row name -> (its ok records, newest per seed; how many of its seeds only failed)."""
     found = {}
-    for row in runnable_rows(repro):
+    for row in runnable_rows(repro, quick):
         identity = row_identity(repro, row, quick)
         mine = [r for r in records if matches(r, identity)]
         ok = newest_per_seed([r for r in mine if r["status"] == "ok"])

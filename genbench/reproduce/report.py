@@ -58,12 +58,8 @@ def compare_cells(
             se_p = paper_se(cell.pm, cell.pm_kind, cell.n)
             values = [select_value(r, cell.metric, repro.selection) for r in records]
             values = [v for v in values if v is not None]
-            if row.not_reproducible is not None or not values:
-                status = (
-                    f"not reproducible here: {row.not_reproducible}"
-                    if row.not_reproducible is not None
-                    else "missing"
-                )
+            if row.name not in found or not values:
+                status = _why_missing(row, found)
                 results.append(
                     CellResult(row.name, cell.metric, None, 0.0, 0, cell.value, se_p, None, status)
                 )
@@ -84,6 +80,12 @@ def compare_cells(
                 )
             )
     return results
+
+
+def _why_missing(row, found) -> str:
+    if row.not_reproducible is not None:
+        return f"not reproducible here: {row.not_reproducible}"
+    return "missing" if row.name in found else "not in --quick"
 
 
 def summary_line(results: Sequence[CellResult]) -> str:
@@ -144,7 +146,8 @@ def heading(repro: Reproduction, quick: bool) -> list[str]:
     lines = [
         f'{repro.name}: {authors} {c.year}, "{c.title}", {c.table} ({c.paper})',
         f"verdict: within z = {critical_z(repro.n_cells):.2f} (95 %, Bonferroni over "
-        f"{repro.n_cells} cells) combined s.e.; match when our s.e. <= 2x the paper's",
+        f"{repro.n_cells} cells) of the combined s.e. (ours scaled by Student's t); match "
+        "when our scaled s.e. <= 2x the paper's",
     ]
     if repro.selection.kind == "best_on_validation":
         lines.append(
