@@ -381,6 +381,7 @@ def _suite_jobs(specs, out: Path, resume: bool, options, published) -> tuple[int
 
 def cmd_reproduce(args) -> int:
     from genbench.reproduce.command import default_out, prepare, tabulate
+    from genbench.runtime import is_writer
 
     check_device_options(args)
     job_options = _job_options(args)
@@ -395,7 +396,8 @@ def cmd_reproduce(args) -> int:
         # The suite's progress and counts go to stderr: stdout holds only the table.
         with contextlib.redirect_stdout(sys.stderr):
             failed, _ = _run_specs(args, specs, repro.name, out, job_options)
-    table, notes = tabulate(repro, out, args.quick, args.format, args.report_only)
+    save = not args.report_only and is_writer()
+    table, notes = tabulate(repro, out, args.quick, args.format, args.report_only, save)
     print(table, end="")
     print(notes, end="", file=sys.stderr)
     return 1 if failed else 0

@@ -54,6 +54,8 @@ def test_readme_example_runs_and_matches(example):
     records = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert sorted(r["seed"] for r in records) == [0, 1]
     assert {r["suite"] for r in records} == {"entropy"}
+    saved = (out / "reproduction.md").read_text()  # the run leaves its table beside its records
+    assert "| ring8 source | entropy_source |" in saved and saved.endswith("1 of 1 cells match\n")
 
 
 def _with_rows(base: Path, name: str, rows: list[tuple[str, str]]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genbench.atomic import atomic_write
 from genbench.errors import UsageError
 from genbench.reproduce.files import Reproduction, load
 from genbench.reproduce.matching import build_specs, rows_records, runnable_rows
@@ -46,8 +47,16 @@ def _records(out: Path) -> list[dict]:
     return read_records([out])
 
 
+REPORT_FILE = "reproduction.md"  # the Markdown table a run leaves beside its records
+
+
 def tabulate(
-    repro: Reproduction, out: str | Path, quick: bool, fmt: str, report_only: bool = False
+    repro: Reproduction,
+    out: str | Path,
+    quick: bool,
+    fmt: str,
+    report_only: bool = False,
+    save: bool = False,
 ) -> tuple[str, str]:
     """(stdout, stderr) of the reproduction's table over the records in ``out``.
 
@@ -57,6 +66,7 @@ def tabulate(
       quick: compare the ``--quick`` variant's rows (its overrides and dataset).
       fmt: ``md``, ``csv`` or ``latex``.
       report_only: ``--report-only``: a directory without any row's records is bad input.
+      save: also write the Markdown table to ``out/reproduction.md`` (after a run).
 
     Raises:
       UsageError: with ``report_only``, a missing directory or one in which no
@@ -72,4 +82,7 @@ def tabulate(
             f"--report-only: {str(out)!r} holds no records of reproduction {repro.name!r}"
             f"{variant} (matched by model, dataset, preset and overrides); run it first"
         )
-    return format_report(repro, compare_cells(repro, found), fmt, quick)
+    cells = compare_cells(repro, found)
+    if save:
+        atomic_write(out / REPORT_FILE, format_report(repro, cells, "md", quick)[0])
+    return format_report(repro, cells, fmt, quick)

@@ -98,7 +98,8 @@ def _note(result: CellResult) -> str:
     verdict = result.verdict
     if verdict is None:
         return "" if result.status == "missing" else result.status
-    notes = [f"within ±{number(verdict.half_width)}"]
+    where = "outside" if verdict.verdict == "differs" else "within"
+    notes = [f"{where} ±{number(verdict.half_width)}"]
     if verdict.by_tolerance:
         notes = [f"within the tolerance ±{number(verdict.half_width)}"]
     if verdict.verdict == "inconclusive":
