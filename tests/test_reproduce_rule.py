@@ -78,7 +78,7 @@ def test_verdict_with_one_trial_needs_the_tolerance():
     by_tol = judge(ours=1.90, se_ours=0.3, n=1, paper=1.88, se_p=0.0, n_cells=2, tolerance=0.05)
     assert by_tol.verdict == "match" and by_tol.by_tolerance
     outside = judge(ours=2.00, se_ours=0.3, n=1, paper=1.88, se_p=0.0, n_cells=2, tolerance=0.05)
-    assert outside.verdict == "differs"
+    assert outside.verdict == "differs" and outside.half_width == 0.05  # the tolerance's reach
     # one trial, no tolerance, within the paper's own band: cannot tell (2 trials needed)
     alone = judge(ours=1.0, se_ours=0.0, n=1, paper=1.0, se_p=0.1, n_cells=2)
     assert alone.verdict == "inconclusive" and alone.trials_needed == 2

@@ -139,8 +139,8 @@ def judge(
     gap = abs(ours - paper)
     if tolerance is not None and gap <= tolerance:
         return Verdict("match", max(half, tolerance), True, None)
-    if gap > half:
-        return Verdict("differs", half, False, None)
+    if gap > half:  # outside both the interval and the tolerance: report the wider
+        return Verdict("differs", max(half, tolerance or 0.0), False, None)
     if n >= 2 and se_eff <= 2.0 * se_p:
         return Verdict("match", half, False, None)
     return Verdict("inconclusive", half, False, trials_to_settle(se_ours, n, se_p))
