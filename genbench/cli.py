@@ -7,6 +7,7 @@ that failed to load prints one line ``genbench: warning: ...`` and the command g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -114,13 +115,32 @@ def _add_seed_group_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_suite_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """--seeds, --out, --resume, --shard, and the device and executor options of a suite."""
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="seeds per run (default: the file's)"
+    )
+    parser.add_argument(
+        "--out", default=None, help=f"directory of records (default: {default_out})"
+    )
+    parser.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
+    parser.add_argument(
+        "--shard", default=None, metavar="I/N", help="run only share I of N (0-based)"
+    )
+    _add_seed_group_options(parser)
+    _add_device_options(parser)
+    _add_executor_options(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = _Parser(prog="genbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", help="list registered models, datasets or suites")
-    p.add_argument("what", nargs="?", choices=("models", "datasets", "suites"), default=None)
+    p.add_argument(
+        "what", nargs="?", choices=("models", "datasets", "suites", "reproductions"), default=None
+    )
     p.set_defaults(handler=cmd_list)
 
     p = sub.add_parser("run", help="train and evaluate one model on one dataset")
@@ -139,14 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("suite", help="run a suite (registered name or TOML file)")
     p.add_argument("suite")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per run (default: the suite's)")
-    p.add_argument("--out", default=None, help="directory of records (default: runs/NAME)")
-    p.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
-    p.add_argument("--shard", default=None, metavar="I/N", help="run only share I of N (0-based)")
-    _add_seed_group_options(p)
-    _add_device_options(p)
-    _add_executor_options(p)
+    _add_suite_options(p, "runs/NAME")
     p.set_defaults(handler=cmd_suite)
+
+    p = sub.add_parser("reproduce", help="run a published table and compare it cell by cell")
+    p.add_argument("name", help="a shipped reproduction (genbench list reproductions) or a .toml")
+    p.add_argument("--quick", action="store_true", help="the short variant (not the protocol)")
+    p.add_argument("--report-only", action="store_true", help="run nothing: tabulate --out")
+    p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    _add_suite_options(p, "runs/reproduce/NAME")
+    p.set_defaults(handler=cmd_reproduce)
 
     p = sub.add_parser("table", help="aggregate records over seeds into a table")
     p.add_argument("dirs", nargs="+")
@@ -201,6 +223,12 @@ def cmd_list(args) -> int:
             print(f"  {name:<18} {entry.description}{extra}")
             if isinstance(entry, registry.ModelEntry) and entry.classes:
                 print(f"  {'':<18} can: {_capabilities(entry)}")
+    if args.what in (None, "reproductions"):
+        from genbench.reproduce import descriptions
+
+        print("reproductions:")
+        for name, description in descriptions().items():
+            print(f"  {name:<18} {description}")
     return 0
 
 
@@ -353,9 +381,21 @@ def cmd_suite(args) -> int:
     warn_plugin_problems()
     suite_name = specs[0].suite
     if args.shard is not None:
-        split = shard if size is None else shard_groups
-        specs = split(specs, *parse_shard(args.shard))
+        specs = (shard if size is None else shard_groups)(specs, *parse_shard(args.shard))
     out = check_writable(args.out or Path("runs") / suite_name)
+    failed, table = _run_specs(args, specs, suite_name, out, job_options, published, size)
+    print(table)
+    return 1 if failed else 0
+
+
+def _run_specs(
+    args, specs, label: str, out: Path, job_options, published=(), size: int | None = None
+) -> tuple[int, str]:
+    """Runs a suite's specs (in this process or as jobs); returns (failed runs, suite table).
+
+    ``size`` is the seed groups' (``genbench.spec.group_size``; None: one run at a time).
+    Prints a line as each run ends and, after the last, how many ran, were skipped and failed.
+    """
     if job_options is not None:
         if size is not None:
             raise UsageError("--executor runs each run as its own job: drop --parallel-seeds")
@@ -365,7 +405,7 @@ def cmd_suite(args) -> int:
     from genbench.progress import progress_bars, step_callback
 
     with progress_bars() as bars:
-        suite_task = bars.add_task(f"suite {suite_name}", total=len(specs))
+        suite_task = bars.add_task(f"suite {label}", total=len(specs))
 
         def on_start(spec):
             label = f"  {spec.model} {spec.dataset} s{spec.seed}"
@@ -378,13 +418,16 @@ def cmd_suite(args) -> int:
             bars.console.print(_summary(record), soft_wrap=True, markup=False, highlight=False)
 
         result = runner.run_suite(specs, out, args.resume, on_start, on_done, published, size)
-    print(result.table)
+    _print_counts(result, out)
+    return result.failed, result.table
+
+
+def _print_counts(result, out: Path) -> None:
     print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
-    return 1 if result.failed else 0
 
 
-def _suite_jobs(specs, out: Path, resume: bool, options, published) -> int:
-    """``genbench suite --executor``: one job per run, a line as each ends, then the table."""
+def _suite_jobs(specs, out: Path, resume: bool, options, published) -> tuple[int, str]:
+    """``genbench suite --executor``: one job per run, a line as each ends; (failed, table)."""
     from genbench.executors import run_suite_jobs
 
     def on_done(spec, record, problem):
@@ -394,9 +437,33 @@ def _suite_jobs(specs, out: Path, resume: bool, options, published) -> int:
             print(f"{spec.model} {spec.dataset} seed {spec.seed}: FAILED {problem}", flush=True)
 
     result = run_suite_jobs(specs, out, options, resume, on_done, published)
-    print(result.table)
-    print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
-    return 1 if result.failed else 0
+    _print_counts(result, out)
+    return result.failed, result.table
+
+
+def cmd_reproduce(args) -> int:
+    from genbench.reproduce.command import default_out, prepare, tabulate
+    from genbench.runtime import is_writer
+
+    check_device_options(args)
+    job_options = _job_options(args)
+    repro, specs = prepare(args.name, args.quick, args.seeds, args.format)
+    size = group_size(args.parallel_seeds, args.seed_chunk)
+    warn_plugin_problems()
+    out = Path(args.out) if args.out else default_out(repro.name, args.quick)
+    failed = 0
+    if not args.report_only:
+        if args.shard is not None:
+            specs = (shard if size is None else shard_groups)(specs, *parse_shard(args.shard))
+        out = check_writable(out)
+        # The suite's progress and counts go to stderr: stdout holds only the table.
+        with contextlib.redirect_stdout(sys.stderr):
+            failed, _ = _run_specs(args, specs, repro.name, out, job_options, (), size)
+    save = not args.report_only and is_writer()
+    table, notes = tabulate(repro, out, args.quick, args.format, args.report_only, save)
+    print(table, end="")
+    print(notes, end="", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_table(args) -> int:
