@@ -17,6 +17,13 @@ from pathlib import Path
 TEMP_PREFIX = ".tmp-"
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, data: bytes | str, make_parents: bool = False) -> Path:
     """Writes ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename).
 
@@ -42,6 +49,9 @@ def atomic_write(path: str | Path, data: bytes | str, make_parents: bool = False
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        # A temporary file is private (0600); the result gets a plain file's mode, so that
+        # records on a shared filesystem stay readable by the others who read them.
+        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, path)
     except BaseException:
         if temp is not None:

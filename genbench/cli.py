@@ -7,6 +7,7 @@ that failed to load prints one line ``genbench: warning: ...`` and the command g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -16,7 +17,17 @@ from genbench.config import parse_assignments
 from genbench.errors import UsageError
 from genbench.results.record import RunRecord
 from genbench.results.records import check_writable
-from genbench.spec import load_published, load_suite, parse_shard, resolve, shard
+from genbench.spec import (
+    group_size,
+    load_parallel_seeds,
+    load_published,
+    load_suite,
+    parse_shard,
+    resolve,
+    seed_groups,
+    shard,
+    shard_groups,
+)
 
 SUMMARY_METRICS = ("nll", "elbo", "kl_to_source", "accuracy", "recon_bce", "recon_mse")
 
@@ -85,13 +96,52 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_seed_group_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parallel-seeds",
+        type=int,
+        nargs="?",
+        const=0,
+        default=None,
+        metavar="S",
+        help="train runs that differ only in their seed as one program, at most S seeds "
+        "each (default: all of them)",
+    )
+    parser.add_argument(
+        "--seed-chunk",
+        type=int,
+        default=None,
+        metavar="K",
+        help="at most K seeds per program (a group too large for memory, with --parallel-seeds)",
+    )
+
+
+def _add_suite_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """--seeds, --out, --resume, --shard, and the device and executor options of a suite."""
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="seeds per run (default: the file's)"
+    )
+    parser.add_argument(
+        "--out", default=None, help=f"directory of records (default: {default_out})"
+    )
+    parser.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
+    parser.add_argument(
+        "--shard", default=None, metavar="I/N", help="run only share I of N (0-based)"
+    )
+    _add_seed_group_options(parser)
+    _add_device_options(parser)
+    _add_executor_options(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = _Parser(prog="genbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", help="list registered models, datasets or suites")
-    p.add_argument("what", nargs="?", choices=("models", "datasets", "suites"), default=None)
+    p.add_argument(
+        "what", nargs="?", choices=("models", "datasets", "suites", "reproductions"), default=None
+    )
     p.set_defaults(handler=cmd_list)
 
     p = sub.add_parser("run", help="train and evaluate one model on one dataset")
@@ -102,20 +152,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="shortcut for --set train.steps=N")
     p.add_argument("--out", default="runs", help="directory of the result record")
     p.add_argument(
+        "--seeds", type=int, default=1, metavar="N", help="run seeds --seed .. --seed+N-1"
+    )
+    p.add_argument(
         "--save-model", action="store_true", help="save the trained parameters beside the record"
     )
+    _add_seed_group_options(p)
     _add_device_options(p)
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("suite", help="run a suite (registered name or TOML file)")
     p.add_argument("suite")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per run (default: the suite's)")
-    p.add_argument("--out", default=None, help="directory of records (default: runs/NAME)")
-    p.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
-    p.add_argument("--shard", default=None, metavar="I/N", help="run only share I of N (0-based)")
-    _add_device_options(p)
-    _add_executor_options(p)
+    _add_suite_options(p, "runs/NAME")
     p.set_defaults(handler=cmd_suite)
+
+    p = sub.add_parser("reproduce", help="run a published table and compare it cell by cell")
+    p.add_argument("name", help="a shipped reproduction (genbench list reproductions) or a .toml")
+    p.add_argument("--quick", action="store_true", help="the short variant (not the protocol)")
+    p.add_argument("--report-only", action="store_true", help="run nothing: tabulate --out")
+    p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    _add_suite_options(p, "runs/reproduce/NAME")
+    p.set_defaults(handler=cmd_reproduce)
 
     add_result_commands(sub)
     return parser
@@ -161,6 +218,12 @@ def cmd_list(args) -> int:
             print(f"  {name:<18} {entry.description}{extra}")
             if isinstance(entry, registry.ModelEntry) and entry.classes:
                 print(f"  {'':<18} can: {_capabilities(entry)}")
+    if args.what in (None, "reproductions"):
+        from genbench.reproduce import descriptions
+
+        print("reproductions:")
+        for name, description in descriptions().items():
+            print(f"  {name:<18} {description}")
     return 0
 
 
@@ -233,7 +296,8 @@ def _summary(record: RunRecord) -> str:
     shown = [f"{k}={metrics[k]:.4g}" for k in SUMMARY_METRICS if k in metrics]
     step_ms = record.throughput.get("step_ms")
     if step_ms is not None:
-        shown.append(f"step_ms={step_ms:.3g}")
+        seeds = record.throughput.get("parallel_seeds")
+        shown.append(f"step_ms={step_ms:.3g}" + (f" ({seeds:g} seeds)" if seeds else ""))
     error = record.error or {}
     failure = f"FAILED {error.get('type')}: {error.get('message')}"
     status = "ok" if record.status == "ok" else failure
@@ -242,23 +306,39 @@ def _summary(record: RunRecord) -> str:
 
 def cmd_run(args) -> int:
     check_device_options(args)
-    spec = resolve(args.model, args.dataset, args.preset, _overrides(args), args.seed)
+    if args.seeds < 1:
+        raise UsageError(f"--seeds={args.seeds} must be >= 1")
+    size = group_size(args.parallel_seeds, args.seed_chunk)
+    overrides = _overrides(args)
+    specs = [
+        resolve(args.model, args.dataset, args.preset, overrides, args.seed + i)
+        for i in range(args.seeds)
+    ]
     warn_plugin_problems()
     out = check_writable(args.out)
     _configure(args)
     from genbench import runner
     from genbench.progress import progress_bars, step_callback
     from genbench.results.records import write_record
+    from genbench.seed_runs import run_group
 
+    groups = [[spec] for spec in specs] if size is None else seed_groups(specs, size or None)
+    records = []
+    params_dir = out if args.save_model else None
     with progress_bars() as bars:
-        _, update = step_callback(bars, f"{spec.model} {spec.dataset}", spec.config.train.steps)
-        params_dir = out if args.save_model else None
-        checkpoints = out / runner.CHECKPOINT_DIR
-        record = runner.run(spec, update, checkpoint_root=checkpoints, params_dir=params_dir)
-    print(_summary(record))
-    if runner.is_writer():
-        print(f"record: {write_record(record, out)}")
-    return 0 if record.status == "ok" else 1
+        for group in groups:
+            first = group[0]
+            label = f"{first.model} {first.dataset}" + (
+                f" x{len(group)} seeds" if len(group) > 1 else ""
+            )
+            _, update = step_callback(bars, label, first.config.train.steps)
+            checkpoints = out / runner.CHECKPOINT_DIR
+            records += run_group(group, update, checkpoint_root=checkpoints, params_dir=params_dir)
+    for record in records:
+        print(_summary(record))
+        if runner.is_writer():
+            print(f"record: {write_record(record, out)}")
+    return 0 if all(r.status == "ok" for r in records) else 1
 
 
 def _job_options(args):
@@ -291,37 +371,60 @@ def cmd_suite(args) -> int:
         raise UsageError(f"--seeds={args.seeds} must be >= 1")
     specs = load_suite(args.suite, args.seeds, _overrides(args))
     published = load_published(args.suite)
+    parallel = args.parallel_seeds
+    if parallel is None and args.seed_chunk is None:
+        parallel = load_parallel_seeds(args.suite)
+    size = group_size(parallel, args.seed_chunk)
     warn_plugin_problems()
     suite_name = specs[0].suite
     if args.shard is not None:
-        specs = shard(specs, *parse_shard(args.shard))
+        specs = (shard if size is None else shard_groups)(specs, *parse_shard(args.shard))
     out = check_writable(args.out or Path("runs") / suite_name)
+    failed, table = _run_specs(args, specs, suite_name, out, job_options, published, size)
+    print(table)
+    return 1 if failed else 0
+
+
+def _run_specs(
+    args, specs, label: str, out: Path, job_options, published=(), size: int | None = None
+) -> tuple[int, str]:
+    """Runs a suite's specs (in this process or as jobs); returns (failed runs, suite table).
+
+    ``size`` is the seed groups' (``genbench.spec.group_size``; None: one run at a time).
+    Prints a line as each run ends and, after the last, how many ran, were skipped and failed.
+    """
     if job_options is not None:
+        if size is not None:
+            raise UsageError("--executor runs each run as its own job: drop --parallel-seeds")
         return _suite_jobs(specs, out, args.resume, job_options, published)
     _configure(args)
     from genbench import runner
     from genbench.progress import progress_bars, step_callback
 
     with progress_bars() as bars:
-        suite_task = bars.add_task(f"suite {suite_name}", total=len(specs))
+        suite_task = bars.add_task(f"suite {label}", total=len(specs))
 
         def on_start(spec):
             label = f"  {spec.model} {spec.dataset} s{spec.seed}"
             return step_callback(bars, label, spec.config.train.steps)
 
         def on_done(task, record):
-            bars.remove_task(task)
+            if task is not None:  # a seed group's first record ends its progress bar
+                bars.remove_task(task)
             bars.advance(suite_task)
             bars.console.print(_summary(record), soft_wrap=True, markup=False, highlight=False)
 
-        result = runner.run_suite(specs, out, args.resume, on_start, on_done, published)
-    print(result.table)
+        result = runner.run_suite(specs, out, args.resume, on_start, on_done, published, size)
+    _print_counts(result, out)
+    return result.failed, result.table
+
+
+def _print_counts(result, out: Path) -> None:
     print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
-    return 1 if result.failed else 0
 
 
-def _suite_jobs(specs, out: Path, resume: bool, options, published) -> int:
-    """``genbench suite --executor``: one job per run, a line as each ends, then the table."""
+def _suite_jobs(specs, out: Path, resume: bool, options, published) -> tuple[int, str]:
+    """``genbench suite --executor``: one job per run, a line as each ends; (failed, table)."""
     from genbench.executors import run_suite_jobs
 
     def on_done(spec, record, problem):
@@ -331,6 +434,30 @@ def _suite_jobs(specs, out: Path, resume: bool, options, published) -> int:
             print(f"{spec.model} {spec.dataset} seed {spec.seed}: FAILED {problem}", flush=True)
 
     result = run_suite_jobs(specs, out, options, resume, on_done, published)
-    print(result.table)
-    print(f"{result.ran} runs ({result.skipped} skipped), {result.failed} failed; records in {out}")
-    return 1 if result.failed else 0
+    _print_counts(result, out)
+    return result.failed, result.table
+
+
+def cmd_reproduce(args) -> int:
+    from genbench.reproduce.command import default_out, prepare, tabulate
+    from genbench.runtime import is_writer
+
+    check_device_options(args)
+    job_options = _job_options(args)
+    repro, specs = prepare(args.name, args.quick, args.seeds, args.format)
+    size = group_size(args.parallel_seeds, args.seed_chunk)
+    warn_plugin_problems()
+    out = Path(args.out) if args.out else default_out(repro.name, args.quick)
+    failed = 0
+    if not args.report_only:
+        if args.shard is not None:
+            specs = (shard if size is None else shard_groups)(specs, *parse_shard(args.shard))
+        out = check_writable(out)
+        # The suite's progress and counts go to stderr: stdout holds only the table.
+        with contextlib.redirect_stdout(sys.stderr):
+            failed, _ = _run_specs(args, specs, repro.name, out, job_options, (), size)
+    save = not args.report_only and is_writer()
+    table, notes = tabulate(repro, out, args.quick, args.format, args.report_only, save)
+    print(table, end="")
+    print(notes, end="", file=sys.stderr)
+    return 1 if failed else 0

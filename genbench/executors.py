@@ -89,7 +89,7 @@ def run_job(spec: RunSpec, out_dir: str, backend: str | None, cpu_devices: int |
         runtime.check_backend(backend)
         from genbench import runner
 
-        return {"record": runner.run_and_record(spec, out_dir).to_dict()}
+        return {"record": runner.run_and_record([spec], out_dir)[0].to_dict()}
     except ValueError as error:  # UsageError, or check_backend's one line
         return {"usage_error": str(error)}
 

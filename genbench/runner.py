@@ -119,13 +119,7 @@ def run(
     record.config = resolved_config(record.config, model)
     mesh = data_mesh(devices)
     record.env["device_count"] = mesh.size
-    checkpointer = None
-    if cfg.train.checkpoint_every and checkpoint_root is not None:
-        checkpointer = Checkpointer(
-            Path(checkpoint_root) / spec.run_key,
-            cfg.train.checkpoint_every,
-            cfg.train.checkpoint_keep,
-        )
+    checkpointer = make_checkpointer(cfg.train, checkpoint_root, spec.run_key)
     job = FitJob(
         model,
         dataset,
@@ -139,6 +133,53 @@ def run(
     )
     try:
         outcome = fit_model(cfg.train.fit, job)
+    except UsageError:
+        raise
+    except Exception as error:  # a failing run is recorded, and a suite goes on
+        return failed_record(record, error)
+    return finish_record(
+        record, model, dataset, view, spec, outcome, measure_throughput, params_dir=params_dir
+    )
+
+
+def make_checkpointer(train, checkpoint_root: str | Path | None, name: str):
+    """A ``Checkpointer`` under ``checkpoint_root/name`` with ``train.checkpoint_every``,
+    or None when checkpoints are off or have no root."""
+    if not train.checkpoint_every or checkpoint_root is None:
+        return None
+    return Checkpointer(Path(checkpoint_root) / name, train.checkpoint_every, train.checkpoint_keep)
+
+
+def finish_record(
+    record: RunRecord,
+    model,
+    dataset,
+    view,
+    spec: RunSpec,
+    outcome,
+    measure_throughput: bool = True,
+    throughput: dict | None = None,
+    params_dir: str | Path | None = None,
+) -> RunRecord:
+    """``record`` completed from a finished fit: history, failure, metrics, kept samples
+    (``genbench.metrics.kept``), throughput.
+
+    Args:
+      record: the run's record so far.
+      model: the trained model.
+      dataset, view: the run's data and the model's view of it.
+      spec: the run.
+      outcome: the fit's ``FitOutcome``.
+      measure_throughput: whether to time the model (else ``throughput`` stays empty).
+      throughput: figures already measured for this fit (a seed group's, shared by its
+        seeds), used instead of timing again.
+      params_dir: where to save the trained state (``run``'s ``params_dir``), or None.
+
+    Returns:
+      ``record``; a failure of the evaluation or of the timing marks it failed.
+    """
+    cfg = spec.config
+    try:
         record.history = outcome.history
         if outcome.resumed_from is not None:
             record.resumed_from_step = outcome.resumed_from
@@ -152,7 +193,9 @@ def run(
             name = record_filename(record.to_dict()).removesuffix(".json") + ".params"
             record.params = save_params(model, Path(params_dir) / name).name
         if measure_throughput:
-            record.throughput = fit_throughput(model, outcome, dataset, view, cfg.train, cfg.eval)
+            record.throughput = dict(
+                throughput or fit_throughput(model, outcome, dataset, view, cfg.train, cfg.eval)
+            )
         if record.throughput.get("peak_flops_per_s") is not None:
             record.env["peak_flops_source"] = peak_flops()[1]  # the table, or the calibration
     except UsageError:
@@ -221,6 +264,7 @@ def run_suite(
     on_start=None,
     on_done=None,
     published: Sequence[dict] = (),
+    parallel_seeds: int | None = None,
 ) -> SuiteResult:
     """Runs every pending spec, writes each record as it finishes, then the table.
 
@@ -235,42 +279,57 @@ def run_suite(
       on_start: ``spec -> (token, progress)``; ``progress(steps_done)`` is passed to ``run``.
       on_done: ``(token, record) -> None`` after each run (a ``RunRecord``).
       published: the suite's published reference numbers, added to its table.
+      parallel_seeds: None to run every spec on its own; else the runs that differ only
+        in their seed train together, at most this many per program (0: whole groups;
+        ``genbench.seed_runs``). ``on_start`` then sees each group's first spec, and
+        ``on_done`` gets its token with the group's first record and None with the rest.
     """
+    from genbench.spec import seed_groups
+
     todo = pending_runs(specs, out_dir, resume)
+    batches = (
+        [[s] for s in todo] if parallel_seeds is None else seed_groups(todo, parallel_seeds or None)
+    )
     failed = 0
-    for spec in todo:
-        token, progress = on_start(spec) if on_start else (None, None)
-        record = run_and_record(spec, out_dir, progress)
-        failed += record.status != "ok"
-        if on_done:
-            on_done(token, record)
+    for batch in batches:
+        token, progress = on_start(batch[0]) if on_start else (None, None)
+        records = run_and_record(batch, out_dir, progress)
+        for index, record in enumerate(records):
+            failed += record.status != "ok"
+            if on_done:
+                on_done(token if index == 0 else None, record)
     table = write_suite_table(out_dir, published, write=is_writer())
     return SuiteResult(len(todo), len(specs) - len(todo), failed, table)
 
 
 def run_and_record(
-    spec: RunSpec, out_dir: str | Path, progress: Callable[[int], None] | None = None
-) -> RunRecord:
-    """Runs one spec of a suite and writes its record into ``out_dir`` (process 0 only).
+    specs: Sequence[RunSpec], out_dir: str | Path, progress: Callable[[int], None] | None = None
+) -> list[RunRecord]:
+    """Runs a seed group of a suite (one spec, or several that differ only in their seed)
+    and writes each record into ``out_dir`` (process 0 only).
 
     A run whose plugin code breaks the contract (``PluginError``) is recorded
     as failed, so that a suite goes on; ``UsageError`` propagates.
 
     Args:
-      spec: the run.
+      specs: the runs (``genbench.seed_runs.seed_groups``); one spec runs alone.
       out_dir: directory of the suite's records (checkpoints under ``CHECKPOINT_DIR``).
       progress: ``steps_done -> None``, passed to ``run``.
 
     Returns:
-      The run's record.
+      The runs' records, in the order of ``specs``.
     """
+    from genbench.seed_runs import run_group
+
+    checkpoint_root = Path(out_dir) / CHECKPOINT_DIR
     try:
-        record = run(spec, progress, checkpoint_root=Path(out_dir) / CHECKPOINT_DIR)
+        records = run_group(specs, progress, checkpoint_root=checkpoint_root)
     except PluginError as error:  # one run's broken plugin code: recorded, the suite goes on
-        record = failed_record(new_record(spec), error)
+        records = [failed_record(new_record(spec), error) for spec in specs]
     if is_writer():
-        write_record(record, out_dir)
-    return record
+        for record in records:
+            write_record(record, out_dir)
+    return records
 
 
 def write_suite_table(

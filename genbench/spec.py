@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,36 @@ class RunSpec:
         config = to_dict(self.config)
         versions = registry.plugin_versions(self.model, self.dataset)
         return run_key(self.model, self.dataset, self.dataset_version, config, self.seed, versions)
+
+
+def group_key(spec: RunSpec) -> str:
+    """The key shared by the runs that differ only in their seed."""
+    return dataclasses.replace(spec, seed=0).run_key
+
+
+def seed_groups(specs: Sequence[RunSpec], size: int | None = None) -> list[list[RunSpec]]:
+    """``specs`` grouped by ``group_key`` (in order of first appearance), each group cut
+    into chunks of at most ``size`` seeds (None: whole groups).
+
+    Raises:
+      UsageError: ``size`` below 1.
+    """
+    if size is not None and size < 1:
+        raise UsageError(f"--parallel-seeds={size} must be >= 1")
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(group_key(spec), []).append(spec)
+    chunks = []
+    for group in groups.values():
+        step = size or len(group)
+        chunks += [group[i : i + step] for i in range(0, len(group), step)]
+    return chunks
+
+
+def shard_groups(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """Share ``index`` of ``count`` of a suite split by seed group (all of a group's seeds
+    land in one shard, so that they can train together)."""
+    return [s for s in specs if int(group_key(s), 16) % count == index]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -91,7 +122,7 @@ def resolve(
     return RunSpec(model, dataset, preset, seed, config, suite)
 
 
-_SUITE_KEYS = {"description", "seeds", "defaults", "run", "published"}
+_SUITE_KEYS = {"description", "seeds", "defaults", "run", "published", "parallel_seeds"}
 _RUN_KEYS = {"model", "dataset", "preset", "set", "seeds"}
 _PUBLISHED_KEYS = {"model", "dataset", "label", "source", "metrics"}
 
@@ -140,6 +171,48 @@ def load_published(name_or_path: str) -> list[dict]:
             ):
                 raise UsageError(f"{where}: metrics.{name} must be a number or [mean, std]")
     return entries
+
+
+def load_parallel_seeds(name_or_path: str) -> int | None:
+    """A suite's ``parallel_seeds`` field: None (off, the default), 0 for ``true`` (each
+    group of runs that differ only in their seed trains as one program), or the most
+    seeds per program.
+
+    Raises:
+      UsageError: a value that is neither a boolean nor an integer >= 1.
+    """
+    suite_name, content = _read_suite(name_or_path)
+    value = content.get("parallel_seeds", False)
+    if isinstance(value, bool):
+        return 0 if value else None
+    if not isinstance(value, int) or value < 1:
+        raise UsageError(f"suite {suite_name!r}: parallel_seeds must be true, false or >= 1")
+    return value
+
+
+def group_size(parallel_seeds: int | None, seed_chunk: int | None) -> int | None:
+    """The most seeds one program trains, from ``--parallel-seeds`` and ``--seed-chunk``.
+
+    Args:
+      parallel_seeds: None (seeds run one after the other), 0 (whole groups) or a size.
+      seed_chunk: None or the most seeds per program (a group that does not fit in
+        memory is split into chunks of this many).
+
+    Returns:
+      None when seeds run one after the other, 0 for whole groups, else the size.
+
+    Raises:
+      UsageError: a size below 1, or ``seed_chunk`` without ``parallel_seeds``.
+    """
+    for name, value in (("--parallel-seeds", parallel_seeds), ("--seed-chunk", seed_chunk)):
+        if value is not None and value < (0 if name == "--parallel-seeds" else 1):
+            raise UsageError(f"{name}={value} must be >= 1")
+    if parallel_seeds is None:
+        if seed_chunk is not None:
+            raise UsageError("--seed-chunk splits parallel seed groups: add --parallel-seeds")
+        return None
+    sizes = [v for v in (parallel_seeds, seed_chunk) if v]
+    return min(sizes) if sizes else 0
 
 
 def load_suite(

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import os
 
 import pytest
 from record_factory import make_record, strict_json
@@ -42,3 +43,14 @@ def test_atomic_write_takes_text_or_bytes_and_leaves_only_the_file(tmp_path):
     assert atomic_write(target, b"\x00\x01", make_parents=True).read_bytes() == b"\x00\x01"
     assert atomic_write(target, "é\n").read_text(encoding="utf-8") == "é\n"
     assert [p.name for p in target.parent.iterdir()] == ["f.bin"]
+
+
+def test_atomic_write_gives_a_plain_files_mode(tmp_path):
+    """Not the temporary file's private 0600: a record on a shared filesystem is readable."""
+    old = os.umask(0o022)
+    try:
+        assert atomic_write(tmp_path / "r.json", "{}").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert atomic_write(tmp_path / "p.json", "{}").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

@@ -253,7 +253,7 @@ def test_step_keys_are_the_per_step_derivation():
     tx = {"a": optax.sgd(0.1), "b": optax.sgd(0.1)}
     step = TrainStep(model, tx, feeder=feeder, transform=identity, mesh=mesh, inner_steps=1, seed=7)
     steps = jnp.arange(1000, 1004, dtype=jnp.int32)
-    keys = step._step_keys(steps)
+    keys = step._step_keys(steps, step.base_key)
     folds = [0, 1, 1024]  # phase 0 repeats 0 and 1, phase 1 repeat 0
     for i, s in enumerate(steps):
         k_data, k_view, k_model = jax.random.split(jax.random.fold_in(jax.random.key(7), s), 3)

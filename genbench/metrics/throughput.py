@@ -131,7 +131,10 @@ def throughput_metrics(
         a model's own ``tokens_per_example`` (a transformer's B positions per window) wins.
     """
     step_s = step_seconds(fit_result.step_fn, fit_result.state, eval_cfg.timing_calls)
-    batch = train_cfg.batch_size
+    # A seed group's program trains every seed's batch in each step: its figures are the
+    # group's (``parallel_seeds`` says how many runs share them).
+    seeds = fit_result.step_fn.parallel_seeds
+    batch = train_cfg.batch_size * seeds
     out: dict[str, float | None] = {
         "compile_s": fit_result.compile_s,
         "step_ms": step_s * 1e3,
@@ -165,6 +168,8 @@ def throughput_metrics(
     out["mfu"] = analytic / step_s / peak if analytic and peak else None
     out["hfu"] = flops_step / step_s / peak if flops_step and peak else None
     out["peak_memory_bytes"] = peak_memory_bytes(fit_result.step_fn)
+    if seeds > 1:
+        out["parallel_seeds"] = seeds
     return out
 
 

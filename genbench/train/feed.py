@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,9 +39,20 @@ class ArrayFeeder:
       seed: run seed (epoch e's permutation comes from numpy's generator seeded
         with (seed, a fixed stream number, e)).
       mesh: where the data is replicated.
+      seeds: the seeds of a seed group (``genbench.train.seed_group``), or None for one
+        run: each call then receives every seed's permutations, stacked on a leading
+        seed axis, so that each seed sees the batches it would see alone.
     """
 
-    def __init__(self, data: np.ndarray, batch_size: int, inner_steps: int, seed: int, mesh: Mesh):
+    def __init__(
+        self,
+        data: np.ndarray,
+        batch_size: int,
+        inner_steps: int,
+        seed: int,
+        mesh: Mesh,
+        seeds: Sequence[int] | None = None,
+    ):
         n = len(jax.tree.leaves(data)[0])
         if n < batch_size:
             raise UsageError(f"train.batch_size={batch_size} exceeds the {n} training examples")
@@ -51,25 +63,36 @@ class ArrayFeeder:
         self._sharding = replicated(mesh)
         self.data = jax.device_put(data, self._sharding)
         self._n, self._seed = n, seed
-        self._perms: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._seeds = None if seeds is None else tuple(seeds)
+        # The permutations are the call's per-seed input in a seed group.
+        self.input_seed_axes = None if seeds is None else (0, None)
+        self._perms: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._stacked: tuple[int, jax.Array] | None = None
 
-    def epoch_permutation(self, epoch: int) -> np.ndarray:
-        """The order of the examples in ``epoch``: int32 ``[N]``, the same in every process."""
-        if epoch not in self._perms:
-            rng = np.random.default_rng((self._seed, _PERMUTATION_STREAM, epoch))
-            self._perms[epoch] = rng.permutation(self._n).astype(np.int32)
-            while len(self._perms) > 2 * self.epochs_per_call:
+    def epoch_permutation(self, epoch: int, seed: int | None = None) -> np.ndarray:
+        """The order of the examples in ``epoch`` of ``seed`` (default: the run's seed):
+        int32 ``[N]``, the same in every process."""
+        seed = self._seed if seed is None else seed
+        if (seed, epoch) not in self._perms:
+            rng = np.random.default_rng((seed, _PERMUTATION_STREAM, epoch))
+            self._perms[seed, epoch] = rng.permutation(self._n).astype(np.int32)
+            while len(self._perms) > 2 * self.epochs_per_call * len(self._seeds or (seed,)):
                 self._perms.popitem(last=False)
-        return self._perms[epoch]
+        return self._perms[seed, epoch]
+
+    def _call_permutations(self, base: int, seed: int | None = None) -> np.ndarray:
+        epochs = range(base, base + self.epochs_per_call)
+        return np.stack([self.epoch_permutation(e, seed) for e in epochs])
 
     def call_inputs(self, first_step: int):
-        """Inputs of the call starting at ``first_step``: (perms ``[E, N]``, base epoch)."""
+        """Inputs of the call starting at ``first_step``: (perms ``[E, N]``, base epoch);
+        in a seed group, perms ``[S, E, N]``."""
         base = first_step // self.steps_per_epoch
         if self._stacked is None or self._stacked[0] != base:
-            perms = np.stack(
-                [self.epoch_permutation(base + e) for e in range(self.epochs_per_call)]
-            )
+            if self._seeds is None:
+                perms = self._call_permutations(base)
+            else:
+                perms = np.stack([self._call_permutations(base, s) for s in self._seeds])
             # Reused by every call in this epoch.
             self._stacked = (base, jax.device_put(perms, self._sharding))
         return self._stacked[1], np.int32(base)
@@ -86,6 +109,8 @@ class ArrayFeeder:
 
 class SourceFeeder:
     """Fresh batches drawn from a source inside the step (infinite data)."""
+
+    input_seed_axes = None  # a seed group shares the (constant) call input
 
     def __init__(self, source, batch_size: int):
         self.source = source
@@ -110,6 +135,8 @@ class WindowFeeder:
     replacement, from the step's data key and gathers the windows from the
     device-resident ``[N, L]`` array inside the compiled call.
     """
+
+    input_seed_axes = None  # a seed group shares the (constant) call input
 
     def __init__(self, data: np.ndarray, batch_size: int, window: int, mesh: Mesh):
         self.batch_size, self.window = batch_size, window
@@ -138,13 +165,15 @@ def make_feeder(
     mesh: Mesh,
     with_labels: bool = False,
     window: int | None = None,
+    seeds: Sequence[int] | None = None,
 ):
     """A ``SourceFeeder`` for sources with fresh sampling, an ``ArrayFeeder`` otherwise.
 
     With ``with_labels`` (a model that declares ``uses_labels``), batches are
     ``(features, labels)`` tuples. With ``window`` (a model that declares
     ``train_window``), symbol sequences longer than it are cut into random
-    windows of that many tokens by a ``WindowFeeder``.
+    windows of that many tokens by a ``WindowFeeder``. With ``seeds`` (a seed group),
+    an ``ArrayFeeder`` hands every seed's epoch orders to each call.
     """
     if contract.draws_fresh(dataset):
         return SourceFeeder(dataset, batch_size)
@@ -157,4 +186,4 @@ def make_feeder(
         if not contract.is_labelled(dataset):
             raise UsageError(f"the model needs labels; dataset {dataset.name!r} has none")
         data = (data, np.asarray(dataset.train_labels, np.int32))
-    return ArrayFeeder(data, batch_size, inner_steps, seed, mesh)
+    return ArrayFeeder(data, batch_size, inner_steps, seed, mesh, seeds)

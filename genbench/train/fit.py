@@ -16,6 +16,7 @@ from genbench.config import TrainConfig
 from genbench.contract import param_groups
 from genbench.train.feed import make_feeder
 from genbench.train.optim import make_optimizer
+from genbench.train.seed_group import SeedGroupStep
 from genbench.train.step import TrainStep
 
 HISTORY_POINTS = 50  # history entries per run when train.log_every is 0
@@ -33,6 +34,8 @@ class FitResult:
       history: ``{step, loss, time, loss_<group>...}`` entries.
       failure: ``None``, or ``{step, group, reason}`` for a non-finite loss or gradient.
       resumed_from: the step a checkpoint restored (0 for a fresh run).
+      seed_index: the run's place on the seed axis of a seed group's ``step_fn`` and
+        ``state`` (``SeedGroupStep``), or None for a run trained alone.
     """
 
     step_fn: TrainStep
@@ -42,6 +45,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     failure: dict | None = None
     resumed_from: int = 0
+    seed_index: int | None = None
 
 
 def log_interval(train: TrainConfig) -> int:
@@ -74,6 +78,33 @@ def _failure(out: dict, order: list[str]) -> dict | None:
     return {"step": step, "group": group, "reason": "non-finite loss or gradient"}
 
 
+def _make_step(models, dataset, transform, train: TrainConfig, seeds, mesh, group: bool):
+    """The shared step of one run (``TrainStep``) or of a seed group (``SeedGroupStep``)."""
+    model = models[0]
+    feeder = make_feeder(
+        dataset,
+        train.batch_size,
+        train.inner_steps,
+        seeds[0],
+        mesh,
+        contract.uses_labels(model),
+        contract.train_window(model),
+        seeds if group else None,
+    )
+    optimizers = {g: make_optimizer(train, g) for g in param_groups(model)}
+    options = dict(
+        feeder=feeder,
+        transform=transform,
+        mesh=mesh,
+        inner_steps=train.inner_steps,
+        cpu_dots=train.cpu_dots,
+        compute_dtype=train.compute_dtype,
+    )
+    if group:
+        return SeedGroupStep(model, optimizers, seeds=seeds, **options)
+    return TrainStep(model, optimizers, seed=seeds[0], **options)
+
+
 def fit(
     model,
     dataset,
@@ -100,30 +131,65 @@ def fit(
     Returns:
       A ``FitResult``; a non-finite loss stops training at the call where it happened.
     """
-    with_labels = contract.uses_labels(model)
-    window = contract.train_window(model)
-    feeder = make_feeder(
-        dataset, train.batch_size, train.inner_steps, seed, mesh, with_labels, window
-    )
-    optimizers = {g: make_optimizer(train, g) for g in param_groups(model)}
-    step_fn = TrainStep(
-        model,
-        optimizers,
-        feeder=feeder,
-        transform=transform,
-        mesh=mesh,
-        inner_steps=train.inner_steps,
-        seed=seed,
-        cpu_dots=train.cpu_dots,
-        compute_dtype=train.compute_dtype,
-    )
-    state = step_fn.init_state(model)
-    history, resumed_from = [], 0
+    step_fn = _make_step([model], dataset, transform, train, [seed], mesh, group=False)
+    return _train([model], step_fn, step_fn.init_state(model), train, progress, checkpointer)[0]
+
+
+def fit_seeds(
+    models,
+    dataset,
+    transform,
+    train: TrainConfig,
+    seeds,
+    mesh: Mesh,
+    progress: Callable[[int], None] | None = None,
+    checkpointer=None,
+) -> list[FitResult]:
+    """Trains one model per seed as one compiled program (a ``SeedGroupStep``).
+
+    Args:
+      models: the freshly initialised models, one per seed (each from its own seed).
+      dataset, transform, train, mesh, progress, checkpointer: as for ``fit``; the
+        checkpoints hold the whole group.
+      seeds: the runs' seeds, one per model.
+
+    Returns:
+      One ``FitResult`` per seed, in order; they share the group's compiled step, state,
+      ``compile_s`` and ``train_s``. A seed whose loss turns non-finite gets its failure
+      and stops at that step; the others train on.
+    """
+    step_fn = _make_step(models, dataset, transform, train, list(seeds), mesh, group=True)
+    return _train(models, step_fn, step_fn.init_state(models), train, progress, checkpointer)
+
+
+def _per_seed(out: dict, group: bool) -> list[dict]:
+    """A call's host outputs split per seed (one run's outputs are a group of one)."""
+    if not group:
+        return [out]
+    size = len(out["first_nonfinite"])
+    return [jax.tree.map(lambda a, i=i: a[i], out) for i in range(size)]
+
+
+def _train(models, step_fn, state, train: TrainConfig, progress, checkpointer):
+    """The fit loop of one run or one seed group; returns one ``FitResult`` per model."""
+    group = isinstance(step_fn, SeedGroupStep)
+    size = len(models)
+    histories: list[list[dict]] = [[] for _ in range(size)]
+    failures: list[dict | None] = [None] * size
+    resumed_from = 0
     if checkpointer is not None:
-        state, resumed_from, history = checkpointer.restore(state)
+        state, resumed_from, saved = checkpointer.restore(state)
+        if group and saved:
+            histories = [entry["history"] for entry in saved]
+            failures = [entry["failure"] for entry in saved]
+        elif saved:
+            histories = [saved]
+    if group:
+        step_fn.alive[:] = [f is None for f in failures]
     compile_s = step_fn.compile(state)
     every = log_interval(train)
-    failure, pending = None, []
+    order = list(dict.fromkeys(g for groups, _ in step_fn.schedule for g in groups))
+    pending = []
     start = time.perf_counter()
     for first in range(resumed_from, train.steps, train.inner_steps):
         state, out = step_fn(state, first)
@@ -132,22 +198,55 @@ def fit(
         saving = checkpointer is not None and done % checkpointer.every == 0
         if done % every == 0 or done == train.steps or saving:
             # One host sync per logged call; calls in between only queue work on the device.
-            firsts = jax.device_get([o["first_nonfinite"] for _, o in pending])
-            bad = next((i for i, f in enumerate(firsts) if f >= 0), None)
-            if bad is not None:
-                first, out = pending[bad]
-                order = list(dict.fromkeys(g for groups, _ in step_fn.schedule for g in groups))
-                failure = _failure(jax.device_get(out) | {"step0": first}, order)
-                done = failure["step"]
-            history.append(_history_entry(jax.device_get(out), done, time.perf_counter() - start))
+            calls = [(f, _per_seed(jax.device_get(o), group)) for f, o in pending]
+            elapsed = time.perf_counter() - start
+            for index in range(size):
+                if failures[index] is not None:
+                    continue
+                histories[index].append(_seed_log(calls, index, order, done, elapsed, failures))
             pending = []
+            if group:
+                step_fn.alive[:] = [f is None for f in failures]
             if progress is not None:
                 progress(done)
-            if failure is not None:
+            if all(f is not None for f in failures):
                 break
         if saving and done < train.steps:
-            checkpointer.maybe_save(done, state, history)
+            saved = histories[0] if not group else _group_log(histories, failures)
+            checkpointer.maybe_save(done, state, saved)
     jax.block_until_ready(state)
     train_s = time.perf_counter() - start
-    step_fn.write_back(model, state)
-    return FitResult(step_fn, state, compile_s, train_s, history, failure, resumed_from)
+    results = []
+    for index, model in enumerate(models):
+        if group:
+            step_fn.write_back(model, state, index)
+        else:
+            step_fn.write_back(model, state)
+        results.append(
+            FitResult(
+                step_fn,
+                state,
+                compile_s,
+                train_s,
+                histories[index],
+                failures[index],
+                resumed_from,
+                index if group else None,
+            )
+        )
+    return results
+
+
+def _seed_log(calls, index: int, order, done: int, elapsed: float, failures) -> dict:
+    """Seed ``index``'s history entry for the calls since the last one; sets its failure
+    when one of those calls went non-finite (the entry is then at the failed step)."""
+    for first, outs in calls:
+        if int(outs[index]["first_nonfinite"]) >= 0:
+            failures[index] = _failure(outs[index] | {"step0": first}, order)
+            return _history_entry(outs[index], failures[index]["step"], elapsed)
+    return _history_entry(calls[-1][1][index], done, elapsed)
+
+
+def _group_log(histories, failures) -> list[dict]:
+    """A seed group's histories and failures as one JSON checkpoint entry."""
+    return [{"history": h, "failure": f} for h, f in zip(histories, failures, strict=True)]

@@ -106,12 +106,12 @@ class TrainStep:
         self.inner_steps = inner_steps
         self.base_key = jax.random.key(seed)
         self.traces = 0  # Python traces of the multi-step call: 1 per run is the contract
-        self._jitted = jax.jit(
-            self._multi_step, donate_argnums=(0,), out_shardings=replicated(mesh)
-        )
+        self._jitted = jax.jit(self._program, donate_argnums=(0,), out_shardings=replicated(mesh))
         self._compiled = None
         self.compiler_options = cpu_dot_options(cpu_dots, mesh.devices.flat[0].platform)
         self.compute_dtype = jnp.dtype(compute_dtype)
+
+    parallel_seeds = 1  # runs trained by one call (a ``SeedGroupStep`` trains several)
 
     # -- state ------------------------------------------------------------------------------
     def init_state(self, model: nnx.Module) -> TrainState:
@@ -180,7 +180,7 @@ class TrainStep:
             tree,
         )
 
-    def _step_keys(self, steps: jax.Array) -> dict[str, jax.Array]:
+    def _step_keys(self, steps: jax.Array, base_key: jax.Array) -> dict[str, jax.Array]:
         """Every key the steps ``steps`` use, derived for all of them at once.
 
         Step ``s`` uses ``fold_in(key(seed), s)`` split in three (data, view,
@@ -189,7 +189,7 @@ class TrainStep:
         scan: XLA:CPU runs each threefry hash as a small loop of many thunks, so
         per-step derivation inside the scan body costs more than the hashing.
         """
-        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(self.base_key, steps)
+        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base_key, steps)
         k_data, k_view, k_model = jnp.moveaxis(
             jax.vmap(lambda k: jax.random.split(k, 3))(keys), 1, 0
         )
@@ -227,13 +227,12 @@ class TrainStep:
         out = {"loss": losses, "metrics": metrics, "finite": finite, "grad_finite": grad_finite}
         return {"params": params, "rest": rest, "opt": opt}, out
 
-    def _multi_step(self, state: TrainState, data, inputs, first_step: jax.Array):
-        self.traces += 1
+    def _multi_step(self, state: TrainState, data, inputs, first_step: jax.Array, base_key):
         steps = first_step + jnp.arange(self.inner_steps, dtype=jnp.int32)
         state, out = jax.lax.scan(
             lambda s, xs: self._one_step(s, data, inputs, *xs),
             state,
-            (steps, self._step_keys(steps)),
+            (steps, self._step_keys(steps, base_key)),
         )
         # With one parameter group, a non-finite gradient makes that step's parameters
         # non-finite, and so the next step's loss: checking the losses per step and the
@@ -247,9 +246,15 @@ class TrainStep:
         out["first_nonfinite"] = jnp.where(jnp.any(bad), steps[jnp.argmax(bad)], last)
         return state, out
 
+    def _program(self, state: TrainState, data, inputs, first_step: jax.Array, base_key):
+        """The compiled call: ``inner_steps`` steps of one run (a seed group overrides it)."""
+        self.traces += 1
+        return self._multi_step(state, data, inputs, first_step, base_key)
+
     # -- compiled calls ---------------------------------------------------------------------
     def _args(self, first_step: int):
-        return self.feeder.data, self.feeder.call_inputs(first_step), np.int32(first_step)
+        inputs = self.feeder.call_inputs(first_step)
+        return self.feeder.data, inputs, np.int32(first_step), self.base_key
 
     def compile(self, state: TrainState) -> float:
         """Traces and compiles the call ahead of time; returns the seconds it took."""
@@ -274,6 +279,11 @@ class TrainStep:
             self.compile(state)
         return self._compiled(state, *self._args(first_step))
 
+    def _single_step(self, state: TrainState, data, inputs, step: jax.Array, base_key):
+        """One optimisation step of the call's program (for its cost analysis)."""
+        keys = jax.tree.map(lambda k: k[0], self._step_keys(step[None], base_key))
+        return self._one_step(state, data, inputs, step, keys)
+
     def memory_analysis(self):
         """XLA's memory analysis of the compiled call (None before compiling)."""
         return None if self._compiled is None else self._compiled.memory_analysis()
@@ -287,11 +297,7 @@ class TrainStep:
         and on N devices (DESIGN §5).
         """
 
-        def one(s, d, i, t):
-            keys = jax.tree.map(lambda k: k[0], self._step_keys(t[None]))
-            return self._one_step(s, d, i, t, keys)
-
-        cost = jax.jit(one).lower(state, *self._args(0)).cost_analysis()
+        cost = jax.jit(self._single_step).lower(state, *self._args(0)).cost_analysis()
         cost = cost[0] if isinstance(cost, list | tuple) else cost
         flops = (cost or {}).get("flops")
         return None if flops is None or flops < 0 else float(flops)
