@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from genbench import registry
+from genbench.cli_options import add_device_options, add_seed_group_options, add_suite_options
 from genbench.cli_results import add_result_commands
 from genbench.config import parse_assignments
 from genbench.errors import UsageError
@@ -35,102 +36,6 @@ SUMMARY_METRICS = ("nll", "elbo", "kl_to_source", "accuracy", "recon_bce", "reco
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit status 2, via main()
         raise UsageError(message)
-
-
-def _add_device_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--backend", choices=("cpu", "gpu", "cuda", "tpu"), help="JAX platform (gpu = cuda)"
-    )
-    parser.add_argument(
-        "--cpu-devices",
-        type=int,
-        default=None,
-        help="host devices on CPU (the batch is split over them)",
-    )
-    parser.add_argument(
-        "--distributed",
-        action="store_true",
-        help="multi-process run: jax.distributed.initialize() detects the cluster (SLURM, TPU)",
-    )
-    parser.add_argument(
-        "--coordinator",
-        default=None,
-        metavar="HOST:PORT",
-        help="multi-process run with process 0's coordinator at HOST:PORT (implies "
-        "--distributed; needs --num-processes and --process-id)",
-    )
-    parser.add_argument("--num-processes", type=int, default=None, metavar="N")
-    parser.add_argument("--process-id", type=int, default=None, metavar="I")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. train.lr=1e-3 (repeatable)",
-    )
-
-
-def _add_executor_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--executor",
-        choices=("local", "slurm"),
-        default=None,
-        help="one submitit job per run: local processes or a SLURM job array "
-        "(pip install 'genbench[cluster]'); default: every run in this process",
-    )
-    parser.add_argument(
-        "--parallel", type=int, default=1, metavar="N", help="jobs running at once (--executor)"
-    )
-    parser.add_argument(
-        "--job-timeout-min",
-        type=int,
-        default=240,
-        metavar="MIN",
-        help="each job's time limit in minutes (--executor)",
-    )
-    parser.add_argument(
-        "--slurm-partition", default=None, help="SLURM partition (--executor slurm)"
-    )
-    parser.add_argument(
-        "--slurm-gpus", type=int, default=0, metavar="N", help="GPUs per job (--executor slurm)"
-    )
-
-
-def _add_seed_group_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--parallel-seeds",
-        type=int,
-        nargs="?",
-        const=0,
-        default=None,
-        metavar="S",
-        help="train runs that differ only in their seed as one program, at most S seeds "
-        "each (default: all of them)",
-    )
-    parser.add_argument(
-        "--seed-chunk",
-        type=int,
-        default=None,
-        metavar="K",
-        help="at most K seeds per program (a group too large for memory, with --parallel-seeds)",
-    )
-
-
-def _add_suite_options(parser: argparse.ArgumentParser, default_out: str) -> None:
-    """--seeds, --out, --resume, --shard, and the device and executor options of a suite."""
-    parser.add_argument(
-        "--seeds", type=int, default=None, help="seeds per run (default: the file's)"
-    )
-    parser.add_argument(
-        "--out", default=None, help=f"directory of records (default: {default_out})"
-    )
-    parser.add_argument("--resume", action="store_true", help="skip runs that have an ok record")
-    parser.add_argument(
-        "--shard", default=None, metavar="I/N", help="run only share I of N (0-based)"
-    )
-    _add_seed_group_options(parser)
-    _add_device_options(parser)
-    _add_executor_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,13 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--save-model", action="store_true", help="save the trained parameters beside the record"
     )
-    _add_seed_group_options(p)
-    _add_device_options(p)
+    add_seed_group_options(p)
+    add_device_options(p)
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("suite", help="run a suite (registered name or TOML file)")
     p.add_argument("suite")
-    _add_suite_options(p, "runs/NAME")
+    add_suite_options(p, "runs/NAME")
     p.set_defaults(handler=cmd_suite)
 
     p = sub.add_parser("reproduce", help="run a published table and compare it cell by cell")
@@ -171,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="the short variant (not the protocol)")
     p.add_argument("--report-only", action="store_true", help="run nothing: tabulate --out")
     p.add_argument("--format", choices=("md", "csv", "latex"), default="md")
-    _add_suite_options(p, "runs/reproduce/NAME")
+    add_suite_options(p, "runs/reproduce/NAME")
     p.set_defaults(handler=cmd_reproduce)
 
     add_result_commands(sub)
