@@ -226,6 +226,17 @@ def _finite(number: float, path: str) -> float:
     return number
 
 
+def follow_model(config: RunConfig) -> RunConfig:
+    """``config`` with the data fields that follow the model's resolved.
+
+    A data config may define ``follow_model(model_section) -> data_section``
+    (text's ``data.block_size`` 0 follows ``model.block_size``), so that one knob
+    sets both; the resolved value is what the record and the run key hold.
+    """
+    follow = getattr(config.data, "follow_model", None)
+    return config if follow is None else dataclasses.replace(config, data=follow(config.model))
+
+
 def validate(config: RunConfig) -> None:
     """Checks ranges that types cannot express; raises ``UsageError`` on the first problem."""
     t = config.train
