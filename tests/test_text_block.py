@@ -85,7 +85,7 @@ def test_next_token_xent_is_the_brute_force_cross_entropy_of_positions_1_to_b():
     )
     # Brute force: each row is two windows of B + 1 tokens (starts 0 and B); the model's
     # logits at positions 0..B-1 of a window predict its tokens 1..B.
-    windows = np.concatenate([rows[:, :block + 1], rows[:, block : 2 * block + 1]])
+    windows = np.concatenate([rows[:, : block + 1], rows[:, block : 2 * block + 1]])
     np.testing.assert_array_equal(block_windows(rows, block + 1), windows)
     logits = model(jnp.asarray(windows[:, :-1]))
     per_window = optax.softmax_cross_entropy_with_integer_labels(logits, windows[:, 1:]).mean(1)

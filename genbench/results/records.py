@@ -19,7 +19,7 @@ from pathlib import Path
 from genbench.atomic import TEMP_PREFIX, atomic_write
 from genbench.errors import UsageError
 from genbench.results.record import (
-    SCHEMA_VERSION,
+    READABLE_SCHEMA_VERSIONS,
     RunRecord,
     json_safe,
     one_line,
@@ -67,12 +67,34 @@ def run_key(
         "model": model,
         "dataset": dataset,
         "dataset_version": dataset_version,
-        "config": config,
+        "config": _without_neutral_defaults(config),
         "seed": seed,
     }
     if plugin_versions:
         identity["plugin_versions"] = dict(plugin_versions)
     return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:16]
+
+
+# Config fields added after records were written, left out of the key at their default
+# (which behaves as before they existed), so that older runs keep their keys and
+# ``--resume`` still finds them, as ``plugin_versions`` is hashed only when there are any.
+NEUTRAL_DEFAULTS = {("eval", "every"): 0}
+
+
+def _without_neutral_defaults(config: dict) -> dict:
+    """``config`` without the ``NEUTRAL_DEFAULTS`` fields that hold their default."""
+    drop = {
+        (section, name)
+        for (section, name), default in NEUTRAL_DEFAULTS.items()
+        if isinstance(config.get(section), dict) and config[section].get(name, default) == default
+    }
+    if not drop:
+        return config
+    sections = {section for section, _ in drop}
+    return {
+        key: {k: v for k, v in value.items() if (key, k) not in drop} if key in sections else value
+        for key, value in config.items()
+    }
 
 
 def record_filename(record: dict) -> str:
@@ -170,10 +192,9 @@ def _load(file: Path) -> dict | None:
     if not isinstance(value, dict) or ("run_key" not in value and "schema_version" not in value):
         return None  # e.g. a suite manifest kept beside the records
     version = value.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise UsageError(
-            f"{file} has schema_version {version!r}; this genbench reads {SCHEMA_VERSION}"
-        )
+    if version not in READABLE_SCHEMA_VERSIONS:
+        readable = ", ".join(map(str, READABLE_SCHEMA_VERSIONS))
+        raise UsageError(f"{file} has schema_version {version!r}; this genbench reads {readable}")
     if problem := schema_problem(value):
         raise UsageError(f"{file} is not a valid record: {problem}")
     # Records written before the checks existed (a utilisation above 1) are read the way

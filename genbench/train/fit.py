@@ -44,6 +44,21 @@ class FitResult:
     resumed_from: int = 0
 
 
+@dataclass(frozen=True)
+class PeriodicEval:
+    """An evaluation of the model every ``every`` steps during a fit (``eval.every``).
+
+    Attributes:
+      every: steps between evaluations, a multiple of ``inner_steps``.
+      measure: ``(step, model) -> dict`` of fields added to that step's history entry;
+        the model holds the parameters of that step. Its time is left out of the
+        fit's ``train_s`` and of the history's ``time``.
+    """
+
+    every: int
+    measure: Callable[[int, Any], dict]
+
+
 def log_interval(train: TrainConfig) -> int:
     """Steps between history entries, rounded to a multiple of ``inner_steps``."""
     every = train.log_every or max(train.steps // HISTORY_POINTS, 1)
@@ -83,6 +98,7 @@ def fit(
     mesh: Mesh,
     progress: Callable[[int], None] | None = None,
     checkpointer=None,
+    periodic: PeriodicEval | None = None,
 ) -> FitResult:
     """Trains ``model`` on ``dataset`` with the shared step and writes the result back.
 
@@ -96,6 +112,7 @@ def fit(
       progress: called with the number of steps done after each logged call.
       checkpointer: a ``genbench.train.checkpoint.Checkpointer``: the fit starts
         from its latest checkpoint, if any, and saves every ``checkpoint_every`` steps.
+      periodic: evaluations every ``periodic.every`` steps into the history entries.
 
     Returns:
       A ``FitResult``; a non-finite loss stops training at the call where it happened.
@@ -130,7 +147,8 @@ def fit(
         pending.append((first, out))
         done = first + train.inner_steps
         saving = checkpointer is not None and done % checkpointer.every == 0
-        if done % every == 0 or done == train.steps or saving:
+        evaluating = periodic is not None and done % periodic.every == 0
+        if done % every == 0 or done == train.steps or saving or evaluating:
             # One host sync per logged call; calls in between only queue work on the device.
             firsts = jax.device_get([o["first_nonfinite"] for _, o in pending])
             bad = next((i for i, f in enumerate(firsts) if f >= 0), None)
@@ -141,6 +159,11 @@ def fit(
                 done = failure["step"]
             history.append(_history_entry(jax.device_get(out), done, time.perf_counter() - start))
             pending = []
+            if evaluating and failure is None:
+                paused = time.perf_counter()
+                step_fn.write_back(model, state)
+                history[-1] |= periodic.measure(done, model)
+                start += time.perf_counter() - paused  # evaluation is not training time
             if progress is not None:
                 progress(done)
             if failure is not None:
