@@ -319,3 +319,29 @@ class ChoralesConfig:
             raise UsageError("data.max_pieces=1: a split by piece needs at least 2 pieces")
         if importlib.util.find_spec("music21") is None:
             raise UsageError("the chorales dataset needs music21: pip install music21")
+
+
+# Image datasets downloaded once into the cache (genbench.data.images).
+
+
+@dataclass(frozen=True)
+class MnistConfig:
+    """MNIST-format images (IDX gzip): 60,000 training and 10,000 test images of 28x28."""
+
+    n_validation: int = 0  # the last training images, held out as the validation split
+
+    def validate(self) -> None:
+        if not 0 <= self.n_validation < 60_000:
+            raise UsageError(f"data.n_validation={self.n_validation} must lie in [0, 60000)")
+
+
+@dataclass(frozen=True)
+class DynamicMnistConfig(MnistConfig):
+    """MNIST with a fresh Bernoulli draw of each pixel at every presentation (IWAE's code)."""
+
+    n_validation: int = 400  # the last training images, held out (Burda et al.: 400)
+
+
+@dataclass(frozen=True)
+class FixedSplitsConfig:
+    """A dataset whose splits are fixed by its files (nothing to set)."""
