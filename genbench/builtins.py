@@ -242,8 +242,8 @@ register_metric(
     MetricEntry(
         "likelihood",
         "genbench.metrics.likelihood:likelihood_metrics",
-        "nll, bits_per_dim (sequences: bits_per_token, perplexity, bits_per_char), elbo, "
-        "kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
+        "nll, bits_per_dim (sequences: bits_per_token, perplexity, bits_per_char, "
+        "next_token_xent), elbo, kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
     )
 )
 register_metric(
