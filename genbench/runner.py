@@ -17,6 +17,7 @@ from genbench.config import to_dict
 from genbench.data.base import held_out
 from genbench.data.view import data_view
 from genbench.errors import PluginError, UsageError
+from genbench.metrics.batching import clear_compiled
 from genbench.metrics.evaluate import evaluate
 from genbench.metrics.hardware import peak_flops
 from genbench.metrics.throughput import fit_throughput
@@ -127,6 +128,7 @@ def run(
     """
     cfg = spec.config
     record = new_record(spec)
+    clear_compiled()  # metric compilations are kept within a run only
     try:
         dataset, model = build(spec)
     except UsageError:

@@ -13,6 +13,7 @@ from genbench.config import TrainConfig
 from genbench.data.base import Dataset, held_out
 from genbench.data.view import data_view
 from genbench.errors import UsageError
+from genbench.metrics.batching import function_key
 from genbench.results import read_records, run_key, validate_record
 from genbench.results.record import SCHEMA_VERSION
 from genbench.results.select import metric_direction, select_metric
@@ -145,3 +146,14 @@ def test_version_1_records_stay_readable():
     committed = read_records([RESULTS])
     assert committed and {r["schema_version"] for r in committed} <= {1, 2}
     assert registry.get_dataset("digits_binary")  # the registry is loaded alongside
+
+
+def test_metric_functions_are_reused_only_when_they_compute_the_same_thing():
+    def make(k, extra=None):
+        return lambda m, x, r, k=k: (m, x, r, k, extra)
+
+    assert function_key(make(2)) == function_key(make(2))  # same code, same values
+    assert function_key(make(2)) != function_key(make(3))
+    assert function_key(make(1)) != function_key(make(True))
+    assert function_key(make(2, np.zeros(3))) is None  # an array: never reused
+    assert function_key(make(2, object())) is None

@@ -61,6 +61,11 @@ _COMPILED: OrderedDict = OrderedDict()
 COMPILED_CACHE_SIZE = 64
 
 
+def clear_compiled() -> None:
+    """Forgets the kept compilations (the runner starts every run with none)."""
+    _COMPILED.clear()
+
+
 def compiled(fn: Callable, graphdef, make: Callable[[], Callable], tag=()) -> Callable:
     """``make()`` (a jitted wrapper of ``fn`` for models of ``graphdef``), cached by what
     ``fn`` computes, so that a later evaluation of the same run reuses its compilation.
@@ -102,7 +107,7 @@ def _value_key(value, depth: int):
     if depth > 6:
         return _UNKNOWN
     if isinstance(value, _PLAIN):
-        return value
+        return (type(value), value)  # 1, 1.0 and True are equal keys otherwise
     if isinstance(value, tuple):
         parts = tuple(_value_key(v, depth + 1) for v in value)
     elif isinstance(value, types.FunctionType):
