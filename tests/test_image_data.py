@@ -96,10 +96,10 @@ def test_fixed_binarized_mnist_round_trips_and_never_changes(cache, monkeypatch)
     # Other spacing (tabs, several spaces, CRLF) reads the same; other values do not.
     other = amat_bytes(splits[0]).replace(b" ", b"\t  ").replace(b"\n", b"\r\n")
     (cache / "other.amat").write_bytes(other)
-    np.testing.assert_array_equal(images.readamat_bytes(cache / "other.amat"), splits[0])
+    np.testing.assert_array_equal(images.read_amat(cache / "other.amat"), splits[0])
     (cache / "bad.amat").write_bytes(amat_bytes(splits[0]).replace(b"1", b"2", 1))
     with pytest.raises(UsageError, match="values other than 0 and 1"):
-        images.readamat_bytes(cache / "bad.amat")
+        images.read_amat(cache / "bad.amat")
 
 
 def test_cifar10_pickles_round_trip_in_row_column_channel_order(cache, monkeypatch):
