@@ -242,8 +242,8 @@ register_metric(
     MetricEntry(
         "likelihood",
         "genbench.metrics.likelihood:likelihood_metrics",
-        "nll, bits_per_dim (sequences: bits_per_token, perplexity, bits_per_char), elbo, "
-        "kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
+        "nll, bits_per_dim (sequences: bits_per_token, perplexity, bits_per_char, "
+        "next_token_xent), elbo, kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
     )
 )
 register_metric(
@@ -347,6 +347,29 @@ register_dataset(
         "Bach chorales from music21's corpus: soprano notes (pip install music21)",
     )
 )
+# Images downloaded once into the cache; how MNIST is binarized is in the name and version.
+for _name, _config, _version, _description in (
+    ("mnist", data_configs.MnistConfig, "1", "MNIST digits 28x28, grey levels 0..255 (download)"),
+    (
+        "mnist_dynamic",
+        data_configs.DynamicMnistConfig,
+        "1-dynamic-binarization",
+        "MNIST binarized afresh at every presentation (IWAE: 59,600 train, 400 validation)",
+    ),
+    (
+        "binarized_mnist",
+        data_configs.FixedSplitsConfig,
+        "1-fixed-binarization",
+        "MNIST binarized once, Larochelle & Murray's files (50,000 / 10,000 / 10,000)",
+    ),
+    ("fashion_mnist", data_configs.MnistConfig, "1", "Fashion-MNIST 28x28, grey levels 0..255"),
+    ("cifar10", data_configs.FixedSplitsConfig, "1", "CIFAR-10 32x32 colour, levels 0..255"),
+):
+    register_dataset(
+        DatasetEntry(
+            _name, _config, f"genbench.data.images:{_name}", _description, version=_version
+        )
+    )
 register_metric(
     MetricEntry(
         "molecules",

@@ -75,6 +75,10 @@ class EvalConfig:
     source_samples: int = 2000  # fresh source samples (sequences) for kl_to_source
     source_steps: int = 1000  # length of the fresh sequences for kl_rate_to_source
     timing_calls: int = 20  # timed calls for step_ms (median, after warm-up)
+    # steps between evaluations of the metrics into the history of a gradient fit (a
+    # convergence curve), on the validation split where the dataset has one, else the test
+    # split; a multiple of train.inner_steps; 0: only the final evaluation. Not training time
+    every: int = 0
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,17 @@ def _finite(number: float, path: str) -> float:
     return number
 
 
+def follow_model(config: RunConfig) -> RunConfig:
+    """``config`` with the data fields that follow the model's resolved.
+
+    A data config may define ``follow_model(model_section) -> data_section``
+    (text's ``data.block_size`` 0 follows ``model.block_size``), so that one knob
+    sets both; the resolved value is what the record and the run key hold.
+    """
+    follow = getattr(config.data, "follow_model", None)
+    return config if follow is None else dataclasses.replace(config, data=follow(config.model))
+
+
 def validate(config: RunConfig) -> None:
     """Checks ranges that types cannot express; raises ``UsageError`` on the first problem."""
     t = config.train
@@ -249,6 +264,11 @@ def validate(config: RunConfig) -> None:
         raise UsageError("train.lr must be > 0 and train.min_lr, grad_clip, weight_decay >= 0")
     if not (0 <= t.b1 < 1 and 0 <= t.b2 < 1):
         raise UsageError(f"train.b1={t.b1} and train.b2={t.b2} must lie in [0, 1)")
+    if config.eval.every < 0 or config.eval.every % t.inner_steps:
+        raise UsageError(
+            f"eval.every={config.eval.every} must be >= 0 and a multiple of "
+            f"train.inner_steps={t.inner_steps}"
+        )
     if any(k < 1 for k in config.eval.iwae_k):
         raise UsageError(f"eval.iwae_k={config.eval.iwae_k} must hold integers >= 1")
     check = getattr(config.model, "validate", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ from flax import nnx
 from genbench import contract, registry
 from genbench.atomic import atomic_write
 from genbench.config import to_dict
+from genbench.data.base import held_out
 from genbench.data.view import data_view
 from genbench.errors import PluginError, UsageError
+from genbench.metrics.batching import clear_compiled
 from genbench.metrics.evaluate import evaluate
 from genbench.metrics.hardware import peak_flops
 from genbench.metrics.kept import kept_samples
@@ -24,6 +27,7 @@ from genbench.results.records import record_filename, write_record
 from genbench.runtime import environment, is_writer
 from genbench.spec import RunSpec
 from genbench.train.checkpoint import Checkpointer
+from genbench.train.fit import PeriodicEval
 from genbench.train.fits import FitJob, check_fit_kind, fit_model
 from genbench.train.mesh import data_mesh
 from genbench.train.params import save_params
@@ -62,6 +66,28 @@ def resolved_config(config: dict, model) -> dict:
         section, field = dotted.split(".", 1)
         resolved[section][field] = value
     return resolved
+
+
+def periodic_evaluation(dataset, view, eval_cfg, seed: int) -> PeriodicEval | None:
+    """The evaluations every ``eval.every`` steps of a fit (``None`` when it is 0).
+
+    Each adds to its history entry ``metrics`` (every metric, measured as at the
+    end of the run, with the same seed), ``eval_split`` (``validation`` where the
+    dataset has one, else ``test``) and ``eval_s`` (its seconds, which the
+    training time leaves out).
+    """
+    if not eval_cfg.every:
+        return None
+    measured, split = held_out(dataset)
+
+    def measure(step: int, model) -> dict:
+        del step
+        start = time.perf_counter()
+        metrics, _ = evaluate(model, measured, view, eval_cfg, seed)
+        seconds = round(time.perf_counter() - start, 4)
+        return {"metrics": metrics, "eval_split": split, "eval_s": seconds}
+
+    return PeriodicEval(eval_cfg.every, measure)
 
 
 def new_record(spec: RunSpec) -> RunRecord:
@@ -108,6 +134,7 @@ def run(
     """
     cfg = spec.config
     record = new_record(spec)
+    clear_compiled()  # metric compilations are kept within a run only
     try:
         dataset, model = build(spec)
     except UsageError:
@@ -130,6 +157,7 @@ def run(
         rebuild=lambda seed: build_model(spec, dataset, seed),
         progress=progress,
         checkpointer=checkpointer,
+        periodic=periodic_evaluation(dataset, view, cfg.eval, spec.seed),
     )
     try:
         outcome = fit_model(cfg.train.fit, job)

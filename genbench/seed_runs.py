@@ -25,6 +25,7 @@ from genbench.runner import (
     finish_record,
     make_checkpointer,
     new_record,
+    periodic_evaluation,
     resolved_config,
     run,
 )
@@ -84,8 +85,17 @@ def run_group(
     name = f"{group_key(first)}-s{'-'.join(map(str, seeds))}"
     checkpointer = make_checkpointer(cfg.train, checkpoint_root, name)
     try:
+        periodic = [periodic_evaluation(dataset, view, cfg.eval, seed) for seed in seeds]
         results = fit_seeds(
-            models, dataset, view.transform, cfg.train, seeds, mesh, progress, checkpointer
+            models,
+            dataset,
+            view.transform,
+            cfg.train,
+            seeds,
+            mesh,
+            progress,
+            checkpointer,
+            periodic,
         )
         if checkpointer is not None:
             checkpointer.close(remove=True)

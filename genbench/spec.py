@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genbench import registry
-from genbench.config import RunConfig, apply_overrides, to_dict, validate
+from genbench.config import RunConfig, apply_overrides, follow_model, to_dict, validate
 from genbench.errors import UsageError, choices
 
 
@@ -115,7 +115,7 @@ def resolve(
             allowed = choices(model_entry.presets) or "(none)"
             raise UsageError(f"unknown preset {preset!r} for model {model!r}; allowed: {allowed}")
         config = apply_overrides(config, model_entry.presets[preset].overrides)
-    config = apply_overrides(config, overrides or {})
+    config = follow_model(apply_overrides(config, overrides or {}))
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError(f"seed={seed!r} must be an integer >= 0")
     validate(config)

@@ -32,6 +32,7 @@ CAPABILITY_NAMES = (
     set(contract.MODEL_CAPABILITIES)
     | {"uses_labels", "train_window", "tokens_per_example", "analytic_flops_per_token"}
     | {"is_source", "labelled", "fresh", "char_level", "hidden_states", "image_shape"}
+    | {"dynamic_binarization"}
     | {"num_states", "train_labels", "decode_smiles", "log_joint_prob", "sample_labelled"}
     | {"mode_means", "mode_std", "sample_with_states", "num_steps"}
 )

@@ -18,6 +18,9 @@ import pytest
 SMOKE = Path(__file__).resolve().parents[1] / "results" / "smoke"
 # Same machine kind, same code: only float32 reductions may round differently.
 RTOL, ATOL = 1e-3, 1e-5
+# Metrics added after results/smoke was last regenerated: a re-run reports them besides the
+# committed ones (empty this set when the smoke suite is regenerated).
+ADDED_SINCE = {"next_token_xent", "next_token_xent_se"}
 FLAG = "--xla_force_host_platform_device_count"
 
 
@@ -96,7 +99,7 @@ def reruns(tmp_path_factory) -> dict[str, dict]:
 def test_a_committed_record_reruns_to_the_same_metrics(committed, reruns):
     record = reruns[committed["model"]]
     assert record["status"] == "ok", record["error"]
-    assert record["metrics"].keys() == committed["metrics"].keys()
+    assert record["metrics"].keys() - ADDED_SINCE == committed["metrics"].keys() - ADDED_SINCE
     for name, value in committed["metrics"].items():
         now = record["metrics"][name]
         if value is None or now is None:

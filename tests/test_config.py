@@ -65,8 +65,8 @@ def test_unknown_names_list_the_allowed_ones():
     allowed = "allowed: autoencoder, gan, hmm, naive_bayes, transformer, vae"
     with pytest.raises(UsageError, match=allowed):
         resolve("vea", "digits")
-    with pytest.raises(UsageError, match="unknown dataset 'mnist'"):
-        resolve("vae", "mnist")
+    with pytest.raises(UsageError, match="unknown dataset 'imagenet'"):
+        resolve("vae", "imagenet")
     with pytest.raises(UsageError, match="allowed: iwae, linear"):
         resolve("vae", "digits", preset="big")
 

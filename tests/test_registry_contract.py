@@ -19,6 +19,7 @@ from genbench.data.base import KINDS
 from genbench.data.view import data_view
 from genbench.runner import build
 from genbench.spec import resolve
+from tests.image_files import all_image_files
 
 SMILES = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCl", "OCCO", "CNC", "CCOC", "C=CC", "CC#N"]
 
@@ -55,6 +56,7 @@ def build_dataset(name: str, tmp_path):
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path / "cache"))
+    all_image_files(tmp_path / "cache", monkeypatch)  # downloads, in their formats
 
 
 @pytest.mark.parametrize("name", sorted(registry.datasets()))
@@ -67,7 +69,9 @@ def test_dataset_contract(name, tmp_path, cache):
         assert np.issubdtype(split.dtype, np.number) and np.isfinite(split).all()
     assert data.train.shape[1:] == data.test.shape[1:] == data.event_shape
     assert data.kind in KINDS and data.event_size == math.prod(data.event_shape)
-    if data.kind in ("binary",):
+    if data.kind == "binary" and contract.binarizes_dynamically(data):
+        assert ((data.train >= 0) & (data.train <= 1)).all()  # probabilities, drawn each time
+    elif data.kind == "binary":
         assert np.isin(data.train, (0, 1)).all()
     if data.kind == "discrete" or (data.kind == "sequence" and data.levels > 0):
         assert data.train.min() >= 0 and data.train.max() < data.levels

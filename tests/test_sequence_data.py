@@ -58,7 +58,7 @@ def test_text_is_characters_split_90_10_in_windows(tmp_path):
         (b"abc\xff\xfedef" * 50, {}, "is not UTF-8 text (byte 3)"),
         ("abcdefghij" * 20, {"block_size": 64}, "data.block_size=64 needs windows of 65"),
         (None, {}, "does not exist"),
-        ("abc", {"block_size": 0}, "data.block_size must be >= 1"),
+        ("abc", {"block_size": -1}, "data.block_size must be >= 1"),
     ],
     ids=["not-utf8", "block-too-large", "missing", "block-zero"],
 )

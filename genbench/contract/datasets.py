@@ -94,13 +94,15 @@ def _declared(dataset: Any, name: str) -> bool:
 
 def dataset_capabilities(dataset: Any) -> frozenset[str]:
     """The names of the capabilities ``dataset`` has (``DATASET_CAPABILITIES`` keys, plus
-    ``labelled``, ``fresh`` and ``char_level`` where those flags are true)."""
+    ``labelled``, ``fresh``, ``char_level`` and ``dynamic_binarization`` where those
+    flags are true)."""
     found = {
         name
         for name, protocol in DATASET_CAPABILITIES.items()
         if isinstance(dataset, protocol) and _declared(dataset, name)
     }
-    found |= {flag for flag in ("labelled", "fresh", "char_level") if getattr(dataset, flag, False)}
+    flags = ("labelled", "fresh", "char_level", "dynamic_binarization")
+    found |= {flag for flag in flags if getattr(dataset, flag, False)}
     return frozenset(found)
 
 
@@ -129,6 +131,12 @@ def is_char_level(dataset: Any) -> bool:
     return bool(getattr(dataset, "char_level", False))
 
 
+def binarizes_dynamically(dataset: Any) -> bool:
+    """Whether a binary dataset holds pixel probabilities p that every presentation
+    binarizes afresh, x ~ Bernoulli(p) (``dynamic_binarization``, MNIST as in IWAE)."""
+    return bool(getattr(dataset, "dynamic_binarization", False))
+
+
 def image_shape(dataset: Any) -> tuple[int, int] | None:
     """(rows, columns) of flat image examples, or ``None`` for data that is not an image."""
     return getattr(dataset, "image_shape", None)
@@ -152,6 +160,7 @@ __all__ = [
     "draws_fresh",
     "has_hidden_states",
     "is_char_level",
+    "binarizes_dynamically",
     "image_shape",
     "known_num_states",
 ]

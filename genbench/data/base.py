@@ -10,6 +10,7 @@ draw fresh samples inside a compiled step and evaluate the exact log-density.
 from __future__ import annotations
 
 import abc
+import copy
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,6 +47,9 @@ class Dataset:
       vocabulary: optional tokens of a ``sequence`` dataset of symbols, one
         string per symbol (``vocabulary[i]`` decodes symbol ``i``; ``levels``
         entries), for decoding samples.
+      validation: optional host array ``[N_validation, *event_shape]`` held out of
+        training, on which periodic evaluations (``eval.every``) measure the model
+        (the test split otherwise); ``validation_labels`` its labels.
 
     Attributes:
       mode_means, mode_std: set by a dataset that is an equal-weight mixture of
@@ -70,8 +74,14 @@ class Dataset:
         num_classes: int = 0,
         image_shape: tuple[int, int] | None = None,
         vocabulary: list[str] | None = None,
+        validation: np.ndarray | None = None,
+        validation_labels=None,
     ):
         _check_arrays(name, train, test, kind, levels)
+        if validation is not None:
+            _check_arrays(name, train, validation, kind, levels)
+            if train_labels is not None:
+                _check_labels(name, train, train_labels, validation, validation_labels, num_classes)
         _check_vocabulary(name, kind, levels, vocabulary)
         _check_labels(name, train, train_labels, test, test_labels, num_classes)
         self.name = name
@@ -83,6 +93,7 @@ class Dataset:
         self.num_classes = num_classes
         self.image_shape = image_shape
         self.vocabulary = list(vocabulary) if vocabulary is not None else None
+        self.validation, self.validation_labels = validation, validation_labels
 
     @property
     def labelled(self) -> bool:
@@ -176,6 +187,21 @@ class Source(Dataset, abc.ABC):
         """Differential (or discrete) entropy in nats; Monte Carlo unless overridden."""
         log_p = jax.jit(self.log_prob)(self.sample(rng, n))
         return Estimate(*mean_and_se(-np.asarray(log_p)))
+
+
+def held_out(dataset: Dataset) -> tuple[Dataset, str]:
+    """The dataset that periodic evaluations measure, and the name of its split.
+
+    Returns:
+      ``(a shallow copy of dataset whose test split is its validation split,
+      "validation")`` where the dataset has one, else ``(dataset, "test")``:
+      the metrics always read the test split.
+    """
+    if dataset.validation is None:
+        return dataset, "test"
+    view = copy.copy(dataset)
+    view.test, view.test_labels = dataset.validation, dataset.validation_labels
+    return view, "validation"
 
 
 def fixed_splits(source: Source, seed: int, n_train: int, n_test: int) -> tuple[np.ndarray, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -208,23 +209,55 @@ def check_text_length(num_chars: int, block_size: int, where: str) -> None:
         )
 
 
+# data.block_size of text when neither it nor model.block_size is set: twice the 64 that a
+# transformer's model.block_size=0 then chooses, so its training windows have random offsets.
+TEXT_DEFAULT_BLOCK = 128
+
+
 @dataclass(frozen=True)
 class TextConfig:
     """A UTF-8 text as characters: first 90% train, last 10% test, windows of block_size + 1."""
 
     path: str = ""  # the UTF-8 text file; empty: tiny Shakespeare (downloaded once, cached)
     sha256: str = ""  # expected SHA-256 of data.path; empty skips the check
-    block_size: int = 64  # B; windows hold B + 1 characters
+    # B; windows hold B + 1 characters. 0: twice model.block_size (128 when the model has
+    # none), so a transformer cuts its training windows from them at random offsets
+    block_size: int = 0
     stride: int = 0  # start-to-start distance of training windows; 0: block_size // 2
 
+    @property
+    def window_block(self) -> int:
+        """The block size the windows are cut with (``block_size``, or its default)."""
+        return self.block_size or TEXT_DEFAULT_BLOCK
+
+    def follow_model(self, model) -> TextConfig:
+        """This config with ``block_size`` 0 resolved from the model's section.
+
+        The windows follow the model's block B: ``2 B``, so that the training feeder
+        cuts the model's windows of B + 1 characters from them at uniformly random
+        offsets, as nanoGPT's ``get_batch`` does (``WindowFeeder``). A model section
+        without a block size leaves ``TEXT_DEFAULT_BLOCK``.
+
+        Args:
+          model: the run's ``model`` config section.
+
+        Returns:
+          The config, with ``block_size`` set.
+        """
+        if self.block_size:
+            return self
+        model_block = getattr(model, "block_size", 0) or 0
+        block = 2 * model_block if model_block > 0 else TEXT_DEFAULT_BLOCK
+        return dataclasses.replace(self, block_size=block)
+
     def validate(self) -> None:
-        if self.block_size < 1 or self.stride < 0:
-            raise UsageError("data.block_size must be >= 1 and data.stride >= 0")
+        if self.block_size < 0 or self.stride < 0:
+            raise UsageError("data.block_size must be >= 1 (or 0: auto) and data.stride >= 0")
         if self.path:
             from genbench.data.download import read_utf8
 
             check_data_file(self.path, self.sha256)
-            check_text_length(len(read_utf8(self.path)), self.block_size, repr(self.path))
+            check_text_length(len(read_utf8(self.path)), self.window_block, repr(self.path))
 
 
 SMILES_SUFFIXES = (".csv", ".gz")
@@ -286,3 +319,29 @@ class ChoralesConfig:
             raise UsageError("data.max_pieces=1: a split by piece needs at least 2 pieces")
         if importlib.util.find_spec("music21") is None:
             raise UsageError("the chorales dataset needs music21: pip install music21")
+
+
+# Image datasets downloaded once into the cache (genbench.data.images).
+
+
+@dataclass(frozen=True)
+class MnistConfig:
+    """MNIST-format images (IDX gzip): 60,000 training and 10,000 test images of 28x28."""
+
+    n_validation: int = 0  # the last training images, held out as the validation split
+
+    def validate(self) -> None:
+        if not 0 <= self.n_validation < 60_000:
+            raise UsageError(f"data.n_validation={self.n_validation} must lie in [0, 60000)")
+
+
+@dataclass(frozen=True)
+class DynamicMnistConfig(MnistConfig):
+    """MNIST with a fresh Bernoulli draw of each pixel at every presentation (IWAE's code)."""
+
+    n_validation: int = 400  # the last training images, held out (Burda et al.: 400)
+
+
+@dataclass(frozen=True)
+class FixedSplitsConfig:
+    """A dataset whose splits are fixed by its files (nothing to set)."""

@@ -11,13 +11,13 @@ transformer trains on (inputs x[:-1], targets x[1:]):
   partial window (< T characters) is dropped.
 - train: windows with starts 0, S, 2S, ... (stride S = ``data.stride``, default
   B // 2). A fixed array cannot hold nanoGPT's window at a uniformly random
-  offset per step; half-overlapping windows give every character two
-  different positions (contexts) in the array at twice the memory of
-  non-overlapping ones (about 8 MB of int32 for tiny Shakespeare). A model
-  that reads shorter windows than the data's (``train_window``) has the
-  training feeder cut windows at random offsets from these longer rows, so
-  ``data.block_size`` above the model's block size restores nanoGPT's random
-  offsets.
+  offset per step; a model that reads shorter windows than the data's
+  (``train_window``) has the training feeder cut its windows at random offsets
+  from these longer rows. ``data.block_size`` 0 (the default) follows the
+  model's block: 2 B_model, so with the default stride B_model every start
+  position of the training text is drawn, as nanoGPT's ``get_batch`` draws it,
+  at the memory of half-overlapping windows (about 8 MB of int32 for tiny
+  Shakespeare).
 
 With ``data.path`` empty the text is tiny Shakespeare (Karpathy's char-rnn
 file: 1,115,394 characters, 65 distinct), downloaded once into the cache
@@ -68,11 +68,12 @@ def text_dataset(config: TextConfig) -> Dataset:
         path = fetch(TINY_SHAKESPEARE)
         where = str(path)
     text = read_utf8(path)
-    check_text_length(len(text), config.block_size, where)
+    block = config.window_block
+    check_text_length(len(text), block, where)
     symbols, vocabulary = encode_characters(text)
     n_train = int(len(symbols) * TEXT_TRAIN_FRACTION)
-    length = config.block_size + 1
-    stride = config.stride or max(config.block_size // 2, 1)
+    length = block + 1
+    stride = config.stride or max(block // 2, 1)
     dataset = Dataset(
         "text",
         cut_windows(symbols[:n_train], length, stride),

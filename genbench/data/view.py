@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import jax
 
+from genbench import contract
 from genbench.data.base import Dataset
 from genbench.errors import UsageError
 
@@ -28,7 +29,8 @@ class DataView:
       transform: ``(x, rng) -> model input``, traced inside compiled code.
       log_jacobian: nats to add to a model's log-density of the transformed
         example to get the log-probability of the original example.
-      dequantized: whether ``transform`` adds uniform noise.
+      dequantized: whether ``transform`` is random: it adds uniform noise, or draws a
+        fresh binarization (``dynamic_binarization``).
     """
 
     transform: Callable[[jax.Array, jax.Array], jax.Array]
@@ -41,6 +43,32 @@ def _identity(x: jax.Array, rng: jax.Array) -> jax.Array:
     return x
 
 
+def _binarize(p: jax.Array, rng: jax.Array) -> jax.Array:
+    """x ~ Bernoulli(p), elementwise: a fresh binarization of probabilities ``p``."""
+    return (jax.random.uniform(rng, p.shape, p.dtype) < p).astype(p.dtype)
+
+
+def _dynamic_binary_view(dataset: Dataset, input_kind: str) -> DataView:
+    """The view of a dataset of pixel probabilities that each presentation binarizes afresh.
+
+    A binary model reads the draw; a continuous density reads it dequantised,
+    (x + u) / 2, with the log-Jacobian -D log 2 (two levels).
+    """
+    if input_kind == "binary":
+        return DataView(_binarize, 0.0, True)
+    if input_kind == "continuous":
+
+        def binarize_and_dequantize(p: jax.Array, rng: jax.Array) -> jax.Array:
+            k_draw, k_noise = jax.random.split(rng)
+            x = _binarize(p, k_draw)
+            return (x + jax.random.uniform(k_noise, x.shape, x.dtype)) / 2
+
+        return DataView(binarize_and_dequantize, -dataset.event_size * math.log(2), True)
+    raise UsageError(
+        f"a model with {input_kind} inputs cannot model binary dataset {dataset.name!r}"
+    )
+
+
 def data_view(dataset: Dataset, input_kind: str) -> DataView:
     """The view of ``dataset`` for a model whose inputs are of ``input_kind``.
 
@@ -48,6 +76,8 @@ def data_view(dataset: Dataset, input_kind: str) -> DataView:
       UsageError: the model cannot model this kind of data.
     """
     kind = dataset.kind
+    if kind == "binary" and contract.binarizes_dynamically(dataset):
+        return _dynamic_binary_view(dataset, input_kind)
     if input_kind == kind or (input_kind == "continuous" and kind == "continuous"):
         return DataView(_identity, 0.0, False)
     if input_kind == "continuous" and kind in ("binary", "discrete"):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import types
+from collections import OrderedDict
 from collections.abc import Callable
 
 import jax
@@ -25,7 +28,9 @@ class ModelFunction:
     def __init__(self, model: nnx.Module, fn: Callable, batch_size: int):
         self.graphdef, self.state = nnx.split(model)
         self.batch_size = batch_size
-        self._jitted = jax.jit(lambda state, x, rng: fn(nnx.merge(self.graphdef, state), x, rng))
+        self._jitted = compiled(
+            fn, self.graphdef, lambda: _merged_call(fn, self.graphdef), ("map", batch_size)
+        )
 
     def call_batch(self, x: jax.Array, rng: jax.Array):
         """One compiled call on a full batch ``x`` (``[batch_size, ...]``)."""
@@ -43,6 +48,78 @@ class ModelFunction:
             outputs.append(self._jitted(self.state, batch, jax.random.fold_in(rng, i)))
         outputs = jax.device_get(outputs)
         return jax.tree.map(lambda *parts: np.concatenate(parts)[:n], *outputs)
+
+
+def _merged_call(fn: Callable, graphdef):
+    return jax.jit(lambda state, x, rng: fn(nnx.merge(graphdef, state), x, rng))
+
+
+# Jitted metric functions, kept across evaluations: the periodic evaluations of one run
+# (``eval.every``) build the same functions of the same model structure each time, and
+# re-tracing and re-compiling them cost seconds per evaluation on a CPU.
+_COMPILED: OrderedDict = OrderedDict()
+COMPILED_CACHE_SIZE = 64
+
+
+def clear_compiled() -> None:
+    """Forgets the kept compilations (the runner starts every run with none)."""
+    _COMPILED.clear()
+
+
+def compiled(fn: Callable, graphdef, make: Callable[[], Callable], tag=()) -> Callable:
+    """``make()`` (a jitted wrapper of ``fn`` for models of ``graphdef``), cached by what
+    ``fn`` computes, so that a later evaluation of the same run reuses its compilation.
+
+    ``fn`` is keyed by its code, defaults and closed-over values (``function_key``);
+    a function that closes over anything but plain values, frozen dataclasses and
+    other such functions (an array, a model) is not cached, so that no stale
+    constant is ever reused.
+    """
+    key = function_key(fn)
+    if key is None:
+        return make()
+    key = (key, graphdef, tag)
+    if key not in _COMPILED:
+        _COMPILED[key] = make()
+        while len(_COMPILED) > COMPILED_CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    _COMPILED.move_to_end(key)
+    return _COMPILED[key]
+
+
+_PLAIN = (int, float, str, bool, type(None), np.dtype)
+_UNKNOWN = object()  # the key part of a value that cannot be told safely
+
+
+def function_key(fn: Callable, depth: int = 0):
+    """A hashable key of what ``fn`` computes, or None where it cannot be told safely.
+
+    The key holds the code, then each default and closed-over value: plain numbers,
+    strings and dtypes as they are, tuples, functions and frozen dataclasses by the
+    keys of their parts. Anything else (an array, a model, a mutable object) makes
+    the function uncacheable.
+    """
+    key = _value_key(fn, depth)
+    return None if key is _UNKNOWN else key
+
+
+def _value_key(value, depth: int):
+    if depth > 6:
+        return _UNKNOWN
+    if isinstance(value, _PLAIN):
+        return (type(value), value)  # 1, 1.0 and True are equal keys otherwise
+    if isinstance(value, tuple):
+        parts = tuple(_value_key(v, depth + 1) for v in value)
+    elif isinstance(value, types.FunctionType):
+        cells = tuple(c.cell_contents for c in value.__closure__ or ())
+        parts = (value.__code__, *(_value_key(v, depth + 1) for v in (value.__defaults__ or ())))
+        parts += tuple(_value_key(v, depth + 1) for v in cells)
+    elif dataclasses.is_dataclass(value) and value.__dataclass_params__.frozen:
+        fields = (getattr(value, f.name) for f in dataclasses.fields(value))
+        parts = (type(value), *(_value_key(v, depth + 1) for v in fields))
+    else:
+        return _UNKNOWN
+    return _UNKNOWN if any(p is _UNKNOWN for p in parts) else parts
 
 
 def test_examples(dataset, eval_cfg) -> np.ndarray:

@@ -87,7 +87,48 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
         if contract.is_char_level(dataset):
             metrics["bits_per_char"] = metrics["bits_per_token"]
             estimators["bits_per_char"] = estimators["nll"]
+        if contract.has(model, "log_prob") and (window := contract.train_window(model)):
+            windows = block_windows(data, window)
+            if len(windows):
+                record("next_token_xent", next_token_xent(model, windows, eval_cfg), "exact")
     elif "nll" in metrics:
         metrics["bits_per_dim"] = metrics["nll"] / (dim * math.log(2))
         estimators["bits_per_dim"] = estimators["nll"]
     return metrics, estimators
+
+
+def block_windows(rows: np.ndarray, window: int) -> np.ndarray:
+    """Windows ``[M, window]`` of a model's block cut from sequence ``rows [N, L]``.
+
+    Each row gives the windows starting at 0, B, 2B, ... (B = window - 1) that fit
+    in it, so that every target after a row's first token (up to the last full
+    window) is scored once, with contexts of 1..B tokens as in nanoGPT's random
+    windows; empty when the rows are shorter than one window.
+    """
+    length = rows.shape[1]
+    starts = range(0, length - window + 1, window - 1)
+    return np.concatenate([rows[:, s : s + window] for s in starts]) if starts else rows[:0]
+
+
+def next_token_xent(model, windows: np.ndarray, eval_cfg) -> np.ndarray:
+    """nanoGPT's loss of each window: the mean cross-entropy (nats) of its tokens 1..B.
+
+    A window's next-token log-probabilities sum to log q(x_{0:B}) - log q(x_0), so
+    only the model's exact ``log_prob`` is needed, and genbench's first-token term
+    (which nanoGPT does not have) drops out.
+
+    Args:
+      model: a sequence model with ``log_prob``.
+      windows: ``[M, B + 1]`` symbol windows (``block_windows``).
+      eval_cfg: the ``eval`` config section (``batch_size``).
+
+    Returns:
+      ``[M]`` mean next-token cross-entropies.
+    """
+
+    def conditional(m, x, rng):
+        del rng
+        return m.log_prob(x) - m.log_prob(x[:, :1])
+
+    log_q = ModelFunction(model, conditional, eval_cfg.batch_size).map(windows, jax.random.key(0))
+    return -log_q / (windows.shape[1] - 1)

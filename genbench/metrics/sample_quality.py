@@ -25,6 +25,7 @@ Samples come in the model's view of the data; under a dequantising view
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -33,7 +34,7 @@ import numpy as np
 from flax import nnx
 
 from genbench import contract
-from genbench.metrics.batching import test_examples
+from genbench.metrics.batching import compiled, test_examples
 from genbench.metrics.features import feature_extractor
 from genbench.metrics.frechet import frechet_distance
 from genbench.metrics.modes import MODE_SAMPLES, mixture_mode_metrics
@@ -57,9 +58,14 @@ def draw_samples(model: nnx.Module, rng: jax.Array, n: int, batch_size: int) -> 
     """
     graphdef, state = nnx.split(model)
     size = max(1, min(batch_size, n))
-    sample = jax.jit(lambda s, key: nnx.merge(graphdef, s).sample(key, size))
-    parts = [sample(state, jax.random.fold_in(rng, i)) for i in range(math.ceil(n / size))]
+    sample = compiled(_sample, graphdef, lambda: jax.jit(_sample, static_argnums=(0, 3)), size)
+    sample = functools.partial(sample, graphdef)
+    parts = [sample(state, jax.random.fold_in(rng, i), size) for i in range(math.ceil(n / size))]
     return np.concatenate(jax.device_get(parts))[:n]
+
+
+def _sample(graphdef, state, key: jax.Array, size: int) -> jax.Array:
+    return nnx.merge(graphdef, state).sample(key, size)
 
 
 def to_data_space(samples: np.ndarray, dataset, view) -> np.ndarray:

@@ -22,7 +22,9 @@ from typing import Any, Literal
 from genbench.errors import UsageError
 
 SCHEMA_VERSION = 2
-# Versions this genbench reads: 2 added ``samples``, ``params`` and ``env.git_dirty``, optional.
+# Versions this genbench reads. 2 added, all optional: ``samples``, ``params``,
+# ``env.git_dirty`` and the periodic evaluations of history entries (``eval.every``);
+# a version 1 record is valid under version 2's schema.
 READABLE_VERSIONS = (1, 2)
 _MESSAGE_CHARS = 160
 
@@ -62,7 +64,8 @@ class RunRecord:
       estimators: metric name -> how it was estimated (``exact``, ``iwae_k1000``, ...).
       metrics: metric name -> value (None where undefined).
       throughput: timing name -> value.
-      history: ``{"step", "loss", "time", ...}`` entries of the fit.
+      history: ``{"step", "loss", "time", ...}`` entries of the fit; with ``eval.every``,
+        some also hold ``metrics`` (name -> value), ``eval_split`` and ``eval_s``.
       resumed_from_step: the step a checkpoint restored (0: a fresh gradient fit);
         None for fits without checkpoints, and then left out of the JSON.
       samples: ``{"shape", "values"}``: a few hundred samples of the trained model in

@@ -67,12 +67,34 @@ def run_key(
         "model": model,
         "dataset": dataset,
         "dataset_version": dataset_version,
-        "config": config,
+        "config": _without_neutral_defaults(config),
         "seed": seed,
     }
     if plugin_versions:
         identity["plugin_versions"] = dict(plugin_versions)
     return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:16]
+
+
+# Config fields added after records were written, left out of the key at their default
+# (which behaves as before they existed), so that older runs keep their keys and
+# ``--resume`` still finds them, as ``plugin_versions`` is hashed only when there are any.
+NEUTRAL_DEFAULTS = {("eval", "every"): 0}
+
+
+def _without_neutral_defaults(config: dict) -> dict:
+    """``config`` without the ``NEUTRAL_DEFAULTS`` fields that hold their default."""
+    drop = {
+        (section, name)
+        for (section, name), default in NEUTRAL_DEFAULTS.items()
+        if isinstance(config.get(section), dict) and config[section].get(name, default) == default
+    }
+    if not drop:
+        return config
+    sections = {section for section, _ in drop}
+    return {
+        key: {k: v for k, v in value.items() if (key, k) not in drop} if key in sections else value
+        for key, value in config.items()
+    }
 
 
 def record_filename(record: dict) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,21 @@ class FitResult:
     failure: dict | None = None
     resumed_from: int = 0
     seed_index: int | None = None
+
+
+@dataclass(frozen=True)
+class PeriodicEval:
+    """An evaluation of the model every ``every`` steps during a fit (``eval.every``).
+
+    Attributes:
+      every: steps between evaluations, a multiple of ``inner_steps``.
+      measure: ``(step, model) -> dict`` of fields added to that step's history entry;
+        the model holds the parameters of that step. Its time is left out of the
+        fit's ``train_s`` and of the history's ``time``.
+    """
+
+    every: int
+    measure: Callable[[int, Any], dict]
 
 
 def log_interval(train: TrainConfig) -> int:
@@ -114,6 +129,7 @@ def fit(
     mesh: Mesh,
     progress: Callable[[int], None] | None = None,
     checkpointer=None,
+    periodic: PeriodicEval | None = None,
 ) -> FitResult:
     """Trains ``model`` on ``dataset`` with the shared step and writes the result back.
 
@@ -127,12 +143,14 @@ def fit(
       progress: called with the number of steps done after each logged call.
       checkpointer: a ``genbench.train.checkpoint.Checkpointer``: the fit starts
         from its latest checkpoint, if any, and saves every ``checkpoint_every`` steps.
+      periodic: evaluations every ``periodic.every`` steps into the history entries.
 
     Returns:
       A ``FitResult``; a non-finite loss stops training at the call where it happened.
     """
     step_fn = _make_step([model], dataset, transform, train, [seed], mesh, group=False)
-    return _train([model], step_fn, step_fn.init_state(model), train, progress, checkpointer)[0]
+    state = step_fn.init_state(model)
+    return _train([model], step_fn, state, train, progress, checkpointer, [periodic])[0]
 
 
 def fit_seeds(
@@ -144,6 +162,7 @@ def fit_seeds(
     mesh: Mesh,
     progress: Callable[[int], None] | None = None,
     checkpointer=None,
+    periodic: Sequence[PeriodicEval | None] | None = None,
 ) -> list[FitResult]:
     """Trains one model per seed as one compiled program (a ``SeedGroupStep``).
 
@@ -152,6 +171,7 @@ def fit_seeds(
       dataset, transform, train, mesh, progress, checkpointer: as for ``fit``; the
         checkpoints hold the whole group.
       seeds: the runs' seeds, one per model.
+      periodic: each seed's periodic evaluation (``fit``'s), or None.
 
     Returns:
       One ``FitResult`` per seed, in order; they share the group's compiled step, state,
@@ -159,7 +179,9 @@ def fit_seeds(
       and stops at that step; the others train on.
     """
     step_fn = _make_step(models, dataset, transform, train, list(seeds), mesh, group=True)
-    return _train(models, step_fn, step_fn.init_state(models), train, progress, checkpointer)
+    state = step_fn.init_state(models)
+    periodic = list(periodic) if periodic is not None else [None] * len(models)
+    return _train(models, step_fn, state, train, progress, checkpointer, periodic)
 
 
 def _per_seed(out: dict, group: bool) -> list[dict]:
@@ -170,8 +192,16 @@ def _per_seed(out: dict, group: bool) -> list[dict]:
     return [jax.tree.map(lambda a, i=i: a[i], out) for i in range(size)]
 
 
-def _train(models, step_fn, state, train: TrainConfig, progress, checkpointer):
-    """The fit loop of one run or one seed group; returns one ``FitResult`` per model."""
+def _write_back(step_fn, model, state, index: int, group: bool) -> None:
+    if group:
+        step_fn.write_back(model, state, index)
+    else:
+        step_fn.write_back(model, state)
+
+
+def _train(models, step_fn, state, train: TrainConfig, progress, checkpointer, periodic):
+    """The fit loop of one run or one seed group; returns one ``FitResult`` per model
+    (``periodic``: one ``PeriodicEval`` or None per model)."""
     group = isinstance(step_fn, SeedGroupStep)
     size = len(models)
     histories: list[list[dict]] = [[] for _ in range(size)]
@@ -196,7 +226,8 @@ def _train(models, step_fn, state, train: TrainConfig, progress, checkpointer):
         pending.append((first, out))
         done = first + train.inner_steps
         saving = checkpointer is not None and done % checkpointer.every == 0
-        if done % every == 0 or done == train.steps or saving:
+        evaluating = [p is not None and done % p.every == 0 for p in periodic]
+        if done % every == 0 or done == train.steps or saving or any(evaluating):
             # One host sync per logged call; calls in between only queue work on the device.
             calls = [(f, _per_seed(jax.device_get(o), group)) for f, o in pending]
             elapsed = time.perf_counter() - start
@@ -207,6 +238,12 @@ def _train(models, step_fn, state, train: TrainConfig, progress, checkpointer):
             pending = []
             if group:
                 step_fn.alive[:] = [f is None for f in failures]
+            paused = time.perf_counter()
+            for index, model in enumerate(models):
+                if evaluating[index] and failures[index] is None:
+                    _write_back(step_fn, model, state, index, group)
+                    histories[index][-1] |= periodic[index].measure(done, model)
+            start += time.perf_counter() - paused  # evaluation is not training time
             if progress is not None:
                 progress(done)
             if all(f is not None for f in failures):
@@ -218,10 +255,7 @@ def _train(models, step_fn, state, train: TrainConfig, progress, checkpointer):
     train_s = time.perf_counter() - start
     results = []
     for index, model in enumerate(models):
-        if group:
-            step_fn.write_back(model, state, index)
-        else:
-            step_fn.write_back(model, state)
+        _write_back(step_fn, model, state, index, group)
         results.append(
             FitResult(
                 step_fn,

@@ -42,6 +42,7 @@ class FitJob:
       rebuild: ``seed -> model``, a fresh model of the same spec (EM restarts).
       progress: called with the number of steps done.
       checkpointer: a ``genbench.train.checkpoint.Checkpointer`` or ``None`` (gradient fits).
+      periodic: a ``genbench.train.fit.PeriodicEval`` or ``None`` (gradient fits).
     """
 
     model: Any
@@ -53,6 +54,7 @@ class FitJob:
     rebuild: Callable[[int], Any] | None = None
     progress: Callable[[int], None] | None = None
     checkpointer: Any = None
+    periodic: Any = None
 
 
 @dataclass
@@ -90,6 +92,7 @@ def gradient_fit(job: FitJob) -> FitOutcome:
         job.mesh,
         job.progress,
         job.checkpointer,
+        job.periodic,
     )
     if job.checkpointer is not None:
         job.checkpointer.close(remove=True)
