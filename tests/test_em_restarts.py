@@ -101,3 +101,12 @@ def test_a_non_finite_restart_fails_the_fit_at_its_first_iteration(both):
     outcome = em_fit(_job(spec, dataset, rebuild))
     assert outcome.failure == {"step": 0, "group": "params", "reason": "non-finite likelihood"}
     assert [h["restart"] for h in outcome.history] == [2]
+
+
+def test_a_single_restart_runs_unbatched_and_equals_the_loop(both):
+    _, sequential, (spec, dataset, data) = both
+    alone = vmapped_restarts([build_model(spec, dataset, SEED)], data, STEPS)
+    assert alone.log_likelihoods.shape == (1, STEPS)
+    np.testing.assert_allclose(alone.log_likelihoods[0], sequential.log_likelihoods[0], rtol=1e-5)
+    assert alone.final[0] == pytest.approx(sequential.final[0], rel=1e-5)
+    assert alone.best() == 0
