@@ -33,6 +33,20 @@ PACGAN_NETWORKS = {
     "train.batch_size": 100,
 }
 _SUITE_DIR = Path(__file__).parent / "suites"
+# Steps per compiled call (``train.inner_steps``) that each family's step benchmark found
+# fastest on a 2-core CPU (results/benchmarks/*_step_cpu.json): the VAE 50 (2.31 ms per
+# step against 3.66 at 1), the GAN 100 (8.06 against 9.10), the transformer 10 (523 ms
+# against 620). The autoencoder runs the VAE's networks and takes its value. A run that
+# sets ``train.steps`` to a length these do not divide gets the largest divisor below
+# them (``genbench.spec.resolve``).
+INNER_STEPS = {"vae": 50, "autoencoder": 50, "gan": 100, "transformer": 10}
+
+
+def _measured_defaults(family: str) -> dict:
+    """The ``train.*`` defaults of ``family`` that measurements chose: its CPU dot
+    library (``genbench.models.fast``) and its steps per compiled call (``INNER_STEPS``)."""
+    return {**fast_path_defaults(family), "train.inner_steps": INNER_STEPS[family]}
+
 
 register_model(
     ModelEntry(
@@ -41,7 +55,7 @@ register_model(
         factory="genbench.models.vae:build",
         classes=("genbench.models.vae:VAE", "genbench.models.vae:LinearVAE"),
         description="VAE, Gaussian latent, Bernoulli or Gaussian MLP decoder",
-        defaults=fast_path_defaults("vae"),
+        defaults=_measured_defaults("vae"),
         presets={
             "iwae": Preset(
                 "Burda et al. 2015: encoder D-200-200-50 tanh, mirrored decoder",
@@ -69,7 +83,7 @@ register_model(
         factory="genbench.models.autoencoder:build",
         classes=("genbench.models.autoencoder:Autoencoder",),
         description="deterministic or denoising MLP autoencoder",
-        defaults=fast_path_defaults("autoencoder"),
+        defaults=_measured_defaults("autoencoder"),
         presets={
             "denoising": Preset(
                 "denoising autoencoder: masking noise, probability 0.25",
@@ -119,7 +133,7 @@ register_model(
             "train.lr": 1e-4,
             "train.b1": 0.5,
             "train.b2": 0.999,
-            **fast_path_defaults("gan"),
+            **_measured_defaults("gan"),
         },
         presets={
             "pacgan": Preset(
@@ -173,7 +187,7 @@ register_model(
         factory="genbench.models.transformer:build",
         classes=("genbench.models.transformer:Transformer",),
         description="decoder-only causal transformer (GPT): exact NLL per token, KV-cache sampling",
-        defaults={"train.batch_size": 32, **fast_path_defaults("transformer")},
+        defaults={"train.batch_size": 32, **_measured_defaults("transformer")},
         presets={
             "shakespeare-char-cpu": Preset(
                 "nanoGPT's CPU run of shakespeare_char: 4 layers, 4 heads, 128 wide, block 64, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,10 +117,32 @@ def resolve(
             raise UsageError(f"unknown preset {preset!r} for model {model!r}; allowed: {allowed}")
         config = apply_overrides(config, model_entry.presets[preset].overrides)
     config = follow_model(apply_overrides(config, overrides or {}))
+    chosen = {**(model_entry.presets[preset].overrides if preset else {}), **(overrides or {})}
+    if "train.inner_steps" not in chosen:
+        config = _default_inner_steps_that_divide(config)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError(f"seed={seed!r} must be an integer >= 0")
     validate(config)
     return RunSpec(model, dataset, preset, seed, config, suite)
+
+
+def _default_inner_steps_that_divide(config: RunConfig) -> RunConfig:
+    """``config`` with a default ``train.inner_steps`` lowered to the largest divisor of
+    ``train.steps`` (and of ``train.checkpoint_every``, when set) that does not exceed it.
+
+    The family defaults are the call lengths their benchmarks found fastest; a run that
+    asks for another number of steps (``--set train.steps=40``) keeps the longest call
+    that fits rather than failing on a value it never set. An ``inner_steps`` that a
+    preset or an override sets is kept, and checked by ``validate``.
+    """
+    train = config.train
+    if train.steps < 1 or train.inner_steps < 1 or train.checkpoint_every < 0:
+        return config  # validate names the bad value
+    length = math.gcd(train.steps, train.checkpoint_every)
+    inner = max(d for d in range(1, min(train.inner_steps, length) + 1) if length % d == 0)
+    if inner == train.inner_steps:
+        return config
+    return dataclasses.replace(config, train=dataclasses.replace(train, inner_steps=inner))
 
 
 _SUITE_KEYS = {"description", "seeds", "defaults", "run", "published", "parallel_seeds"}

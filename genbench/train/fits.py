@@ -23,6 +23,7 @@ from genbench import contract
 from genbench.config import TrainConfig
 from genbench.errors import PluginError, UsageError
 from genbench.train.fit import FitResult, fit
+from genbench.train.restarts import vmapped_restarts
 
 EXACT_FIT_KEY = 0xF17  # folded into the seed for the dequantising noise of an exact fit
 RESTART_SEED_STRIDE = 7919  # restart r > 0 of seed s initialises from s * 7919 + r
@@ -135,50 +136,62 @@ def exact_fit(job: FitJob) -> FitOutcome:
 
 
 def em_fit(job: FitJob) -> FitOutcome:
-    """``train.steps`` ``em_step`` calls per restart; the best final training log-likelihood
-    of ``train.restarts`` initialisations wins and is written into ``job.model``.
+    """``train.steps`` ``em_step`` iterations for each of ``train.restarts`` initialisations,
+    all restarts in one compiled program (``genbench.train.restarts``); the best final
+    training log-likelihood wins and is written into ``job.model``.
 
-    A dequantising view is applied once, with a key from the seed, so that EM
-    climbs one fixed objective. The history (of the best restart) holds the
-    negative log-likelihood per time step before each iteration.
+    Restart 0 is ``job.model``; restart r > 0 is ``job.rebuild(seed * 7919 + r)``. A
+    dequantising view is applied once, with a key from the seed, so that EM climbs one
+    fixed objective. The history (of the best restart) holds the negative log-likelihood
+    per time step before each iteration; as the restarts advance in lockstep, an
+    iteration's ``time`` is its share of the program's run. ``compile_s`` is the
+    program's compilation, which ``fit_s`` leaves out. A non-finite likelihood fails the
+    fit at the first restart and iteration (in the sequential order) that reached it.
     """
     train, model = job.train, job.model
     data = jnp.asarray(job.dataset.train)
     if job.view.dequantized:
         data = job.view.transform(data.astype(jnp.float32), jax.random.key(job.seed))
+    start = time.perf_counter()
+    models = [model] + [
+        job.rebuild(job.seed * RESTART_SEED_STRIDE + restart)
+        for restart in range(1, train.restarts)
+    ]
+    build_s = time.perf_counter() - start
+    run = vmapped_restarts(models, data, train.steps)
+    fit_s = build_s + run.run_s
+    failure = _em_failure(run)
+    restart = run.best() if failure is None else failure.pop("restart")
+    last = train.steps if failure is None else min(failure["step"] + 1, train.steps)
     per = len(data) * model.num_steps
-    # One iteration on a copy compiles em_step; compile_s is its time less the first
-    # timed iteration's, and that time is left out of fit_s.
-    first_s = _timed(nnx.clone(model).em_step, data)
-    compile_s, start, best = None, time.perf_counter(), None
-    for restart in range(train.restarts):
-        candidate = model if restart == 0 else job.rebuild(job.seed * RESTART_SEED_STRIDE + restart)
-        history = []
-        for iteration in range(train.steps):
-            log_lik = float(candidate.em_step(data))
-            if compile_s is None:
-                compile_s = max(first_s - (time.perf_counter() - start), 0.0)
-            history.append(
-                {
-                    "step": iteration,
-                    "loss": -log_lik / per,
-                    "time": round(time.perf_counter() - start, 4),
-                    "restart": restart,
-                }
-            )
-            if not np.isfinite(log_lik):
-                failure = {"step": iteration, "group": "params", "reason": "non-finite likelihood"}
-                return FitOutcome(time.perf_counter() - start, compile_s, history, failure)
-        final = float(jnp.sum(candidate.log_prob(data)))
-        if not np.isfinite(final):
-            failure = {"step": train.steps, "group": "params", "reason": "non-finite likelihood"}
-            return FitOutcome(time.perf_counter() - start, compile_s, history, failure)
-        if best is None or final > best[0]:
-            best = (final, candidate, history)
-        if job.progress is not None:
-            job.progress(train.steps * (restart + 1) // train.restarts)
-    nnx.update(model, nnx.state(best[1]))
-    return FitOutcome(time.perf_counter() - start, compile_s or 0.0, best[2])
+    history = [
+        {
+            "step": iteration,
+            "loss": -float(run.log_likelihoods[restart, iteration]) / per,
+            "time": round(fit_s * (iteration + 1) / train.steps, 4),
+            "restart": restart,
+        }
+        for iteration in range(last)
+    ]
+    if failure is None:
+        nnx.update(model, run.state_of(restart))
+    if job.progress is not None:
+        job.progress(train.steps)
+    return FitOutcome(fit_s, run.compile_s, history, failure)
+
+
+def _em_failure(run) -> dict | None:
+    """``{step, group, reason, restart}`` of the first non-finite likelihood, restart by
+    restart and iteration by iteration (step ``train.steps`` for a final one), or None."""
+    for restart, (log_likelihoods, final) in enumerate(
+        zip(run.log_likelihoods, run.final, strict=True)
+    ):
+        bad = np.flatnonzero(~np.isfinite(log_likelihoods))
+        if bad.size or not np.isfinite(final):
+            step = int(bad[0]) if bad.size else len(log_likelihoods)
+            reason = "non-finite likelihood"
+            return {"step": step, "group": "params", "reason": reason, "restart": restart}
+    return None
 
 
 FIT_KINDS: dict[str, Callable[[FitJob], FitOutcome]] = {
