@@ -8,9 +8,11 @@ import os
 import re
 import tempfile
 
+from subprocess_cli import TEST_XLA_FLAGS
+
 _FLAG = "--xla_force_host_platform_device_count"
 os.environ["XLA_FLAGS"] = (
-    re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")) + f" {_FLAG}=4"
+    re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")) + f" {_FLAG}=4 {TEST_XLA_FLAGS}"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 from flax import nnx
+from subprocess_cli import TEST_XLA_FLAGS
 from tiny_suites import tiny_suite
 
 from genbench.config import TrainConfig
@@ -29,7 +30,7 @@ set = {"train.lr" = 1e6, "train.optimizer" = "sgd"}
 
 
 def genbench(*args, cwd):
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {"XLA_FLAGS": TEST_XLA_FLAGS}
     return [sys.executable, "-m", "genbench", *args], env, cwd
 
 
