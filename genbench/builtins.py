@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genbench.builtin_images import register_image_datasets
 from genbench.config import Preset
 from genbench.data import configs as data_configs
 from genbench.models import configs as model_configs
@@ -361,29 +362,7 @@ register_dataset(
         "Bach chorales from music21's corpus: soprano notes (pip install music21)",
     )
 )
-# Images downloaded once into the cache; how MNIST is binarized is in the name and version.
-for _name, _config, _version, _description in (
-    ("mnist", data_configs.MnistConfig, "1", "MNIST digits 28x28, grey levels 0..255 (download)"),
-    (
-        "mnist_dynamic",
-        data_configs.DynamicMnistConfig,
-        "1-dynamic-binarization",
-        "MNIST binarized afresh at every presentation (IWAE: 59,600 train, 400 validation)",
-    ),
-    (
-        "binarized_mnist",
-        data_configs.FixedSplitsConfig,
-        "1-fixed-binarization",
-        "MNIST binarized once, Larochelle & Murray's files (50,000 / 10,000 / 10,000)",
-    ),
-    ("fashion_mnist", data_configs.MnistConfig, "1", "Fashion-MNIST 28x28, grey levels 0..255"),
-    ("cifar10", data_configs.FixedSplitsConfig, "1", "CIFAR-10 32x32 colour, levels 0..255"),
-):
-    register_dataset(
-        DatasetEntry(
-            _name, _config, f"genbench.data.images:{_name}", _description, version=_version
-        )
-    )
+register_image_datasets()
 register_metric(
     MetricEntry(
         "molecules",
