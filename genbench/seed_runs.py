@@ -105,14 +105,7 @@ def run_group(
         return [failed_record(record, error) for record in records]
     throughput = None
     for record, model, spec, result in zip(records, models, specs, results, strict=True):
-        outcome = FitOutcome(
-            result.train_s,
-            result.compile_s,
-            result.history,
-            result.failure,
-            result.resumed_from,
-            result,
-        )
+        outcome = FitOutcome.of_gradient(result)
         # The group's program is timed once, with the first seed that trained to the end.
         finish_record(
             record, model, dataset, view, spec, outcome, measure_throughput, throughput, params_dir

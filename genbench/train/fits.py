@@ -81,6 +81,18 @@ class FitOutcome:
     resumed_from: int | None = None
     gradient: FitResult | None = None
 
+    @classmethod
+    def of_gradient(cls, result: FitResult) -> FitOutcome:
+        """The outcome of a gradient fit (one run's, or one seed's of a seed group)."""
+        return cls(
+            result.train_s,
+            result.compile_s,
+            result.history,
+            result.failure,
+            result.resumed_from,
+            result,
+        )
+
 
 def gradient_fit(job: FitJob) -> FitOutcome:
     """Trains with the shared step (``genbench.train.fit.fit``); removes its checkpoints."""
@@ -97,14 +109,7 @@ def gradient_fit(job: FitJob) -> FitOutcome:
     )
     if job.checkpointer is not None:
         job.checkpointer.close(remove=True)
-    return FitOutcome(
-        result.train_s,
-        result.compile_s,
-        result.history,
-        result.failure,
-        result.resumed_from,
-        result,
-    )
+    return FitOutcome.of_gradient(result)
 
 
 def _timed(function, *args) -> float:
