@@ -199,7 +199,36 @@ def _load(file: Path) -> dict | None:
         raise UsageError(f"{file} is not a valid record: {problem}")
     # Records written before the checks existed (a utilisation above 1) are read the way
     # they would be written now: the impossible value null, its reason in ``invalid``.
-    return RunRecord(**value).to_dict()
+    record = RunRecord(**value).to_dict()
+    record["config"] = with_added_fields(record["config"])
+    return record
+
+
+# Config fields added after records were first committed, with the value a run written
+# before the field existed behaved as (the field's default, which tests check against
+# ``genbench.config``). Reading fills them in, so that a table groups an old record with a
+# new one of the same run instead of splitting the row on a field the old one lacks.
+ADDED_CONFIG_FIELDS = {
+    ("train", "cpu_dots"): "ynnpack",
+    ("train", "compute_dtype"): "float32",
+    ("eval", "every"): 0,
+}
+
+
+def with_added_fields(config: dict) -> dict:
+    """``config`` with each field of ``ADDED_CONFIG_FIELDS`` it lacks set to that value.
+
+    Args:
+      config: a record's config as nested dicts (not modified).
+
+    Returns:
+      A new dict; sections the config lacks altogether are left out.
+    """
+    completed = dict(config)
+    for (section, name), value in ADDED_CONFIG_FIELDS.items():
+        if isinstance(completed.get(section), dict) and name not in completed[section]:
+            completed[section] = {**completed[section], name: value}
+    return completed
 
 
 def read_records(paths: list[str | Path]) -> list[dict]:
