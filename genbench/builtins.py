@@ -155,11 +155,13 @@ register_model(
                 },
             ),
             "pacgan-paper": Preset(
-                "PacGAN's networks with BatchNorm in G and its full schedule: 400 epochs of "
-                "100,000 points at batch 100 (accelerators)",
+                "PacGAN's networks with BatchNorm in G, N(0, 0.02) weights, simultaneous "
+                "updates and its full schedule: 400 epochs of 100,000 points at batch 100",
                 {
                     **PACGAN_NETWORKS,
                     "model.generator_batchnorm": True,
+                    "model.init_std": 0.02,
+                    "model.updates": "simultaneous",
                     "train.steps": 400_000,
                     "train.inner_steps": 1000,
                 },
@@ -259,6 +261,7 @@ register_metric(
         "genbench.metrics.likelihood:likelihood_metrics",
         "nll, bits_per_dim (sequences: bits_per_token, perplexity, bits_per_char, "
         "next_token_xent), elbo, kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
+        seeds_factory="genbench.metrics.likelihood:likelihood_metrics_seeds",
     )
 )
 register_metric(

@@ -81,7 +81,8 @@ def add_seed_group_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="K",
-        help="at most K seeds per program (a group too large for memory, with --parallel-seeds)",
+        help="at most K seeds per program (with --parallel-seeds; a group too large for "
+        "the device's free memory is split automatically)",
     )
 
 

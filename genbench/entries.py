@@ -59,6 +59,11 @@ class MetricEntry:
     ``factory(model, dataset, view, eval_config, rng) -> (metrics, estimators)``;
     it returns empty dicts for a model that lacks the capability it measures.
     A plugin's metric ``version`` (default: the distribution's) is in every run key.
+
+    ``seeds_factory(models, dataset, view, eval_config, rngs) -> [(metrics,
+    estimators)]``, where a group has one, measures the trained models of a seed group
+    at once (``--parallel-seeds``: one vmapped program per function), giving each seed
+    what ``factory`` gives it alone; without one, the seeds are measured one by one.
     """
 
     name: str
@@ -66,6 +71,7 @@ class MetricEntry:
     description: str = ""
     version: str | None = None
     plugin: str | None = None
+    seeds_factory: str | Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ def check_entry(entry: Any, kind: str) -> None:
         raise PluginError(f"{kind} {entry.name!r}: config must be a dataclass type, got {config!r}")
     if kind != "suite":
         check_factory_syntax(entry.factory, f"{kind} {entry.name!r}")
+    if kind == "metric" and entry.seeds_factory is not None:
+        check_factory_syntax(entry.seeds_factory, f"{kind} {entry.name!r}")
 
 
 def check_factory_syntax(factory: Any, where: str) -> None:

@@ -188,6 +188,7 @@ def finish_record(
     measure_throughput: bool = True,
     throughput: dict | None = None,
     params_dir: str | Path | None = None,
+    evaluation: tuple[dict, dict] | None = None,
 ) -> RunRecord:
     """``record`` completed from a finished fit: history, failure, metrics, kept samples
     (``genbench.metrics.kept``), throughput.
@@ -202,6 +203,8 @@ def finish_record(
       throughput: figures already measured for this fit (a seed group's, shared by its
         seeds), used instead of timing again.
       params_dir: where to save the trained state (``run``'s ``params_dir``), or None.
+      evaluation: ``(metrics, estimators)`` already measured (a seed group's models are
+        measured together, ``evaluate_seeds``), used instead of evaluating again.
 
     Returns:
       ``record``; a failure of the evaluation or of the timing marks it failed.
@@ -215,7 +218,8 @@ def finish_record(
             record.status = "failed"
             record.error = _non_finite_error(outcome.failure)
             return record
-        record.metrics, record.estimators = evaluate(model, dataset, view, cfg.eval, spec.seed)
+        measured = evaluation or evaluate(model, dataset, view, cfg.eval, spec.seed)
+        record.metrics, record.estimators = measured
         record.samples = kept_samples(model, dataset, view, spec.seed)
         if params_dir is not None:
             name = record_filename(record.to_dict()).removesuffix(".json") + ".params"

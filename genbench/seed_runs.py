@@ -18,6 +18,7 @@ import jax
 from genbench import registry
 from genbench.data.view import data_view
 from genbench.errors import UsageError
+from genbench.metrics.evaluate import evaluate_seeds
 from genbench.results.record import RunRecord
 from genbench.runner import (
     build_model,
@@ -33,6 +34,7 @@ from genbench.spec import RunSpec, group_key
 from genbench.train.fit import fit_seeds
 from genbench.train.fits import FitOutcome, check_fit_kind
 from genbench.train.mesh import data_mesh
+from genbench.train.seed_memory import GroupTooLarge
 
 
 def run_group(
@@ -101,14 +103,39 @@ def run_group(
             checkpointer.close(remove=True)
     except UsageError:
         raise
+    except GroupTooLarge as error:  # trained in chunks of the seeds that fit
+        if checkpointer is not None:
+            checkpointer.close(remove=True)
+        options = (progress, devices, checkpoint_root, measure_throughput, params_dir)
+        chunks = [specs[i : i + error.fits] for i in range(0, len(specs), error.fits)]
+        return [record for chunk in chunks for record in run_group(chunk, *options)]
     except Exception as error:  # a failing group is recorded, and a suite goes on
         return [failed_record(record, error) for record in records]
+    outcomes = [FitOutcome.of_gradient(result) for result in results]
+    trained = [i for i, outcome in enumerate(outcomes) if outcome.failure is None]
+    try:
+        measured = evaluate_seeds(
+            [models[i] for i in trained], dataset, view, cfg.eval, [seeds[i] for i in trained]
+        )
+        evaluations = dict(zip(trained, measured, strict=True))
+    except UsageError:
+        raise
+    except Exception:  # each seed is then evaluated alone, and fails (or not) on its own
+        evaluations = {}
     throughput = None
-    for record, model, spec, result in zip(records, models, specs, results, strict=True):
-        outcome = FitOutcome.of_gradient(result)
+    for i, (record, model, spec) in enumerate(zip(records, models, specs, strict=True)):
         # The group's program is timed once, with the first seed that trained to the end.
         finish_record(
-            record, model, dataset, view, spec, outcome, measure_throughput, throughput, params_dir
+            record,
+            model,
+            dataset,
+            view,
+            spec,
+            outcomes[i],
+            measure_throughput,
+            throughput,
+            params_dir,
+            evaluations.get(i),
         )
         if record.status == "ok" and record.throughput:
             throughput = throughput or record.throughput

@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from genbench.cli import main
-from genbench.config import TrainConfig
+from genbench.config import GroupOverride, TrainConfig
 from genbench.models.gan import GAN, adversarial_losses, gradient_penalty
 from genbench.models.gan_nets import MaxoutDiscriminator, MLPGenerator
 from genbench.results import validate_record
@@ -56,7 +56,7 @@ def test_wasserstein_losses_and_gradient_penalty_of_a_linear_critic():
     assert float(penalty) == pytest.approx(16.0, rel=1e-5)
 
 
-def small_gan(pack=1, n_critic=1, loss="non_saturating", seed=0):
+def small_gan(pack=1, n_critic=1, loss="non_saturating", seed=0, simultaneous=False):
     rngs = nnx.Rngs(seed)
     return GAN(
         MLPGenerator(2, (16, 16), 2, batchnorm=True, squash=False, rngs=rngs),
@@ -66,6 +66,7 @@ def small_gan(pack=1, n_critic=1, loss="non_saturating", seed=0):
         pack=pack,
         n_critic=n_critic,
         gp_weight=10.0,
+        simultaneous=simultaneous,
     )
 
 
@@ -97,6 +98,52 @@ def test_schedule_runs_n_critic_discriminator_phases_then_the_generator_in_one_c
     assert counts == {"discriminator": 3 * 4, "generator": 4}
     # BatchNorm statistics are state carried by the step, not parameters.
     assert not np.allclose(np.asarray(gan.generator.norms[0].mean[...]), 0.0)
+
+
+def _players_after_one_step(ring8, simultaneous: bool, d_lr: float, g_lr: float):
+    gan = small_gan(seed=1, simultaneous=simultaneous)
+    groups = {"discriminator": GroupOverride(lr=d_lr), "generator": GroupOverride(lr=g_lr)}
+    train = TrainConfig(
+        steps=1, batch_size=40, inner_steps=1, optimizer="sgd", b1=0.0, groups=groups
+    )
+    result = fit(gan, ring8, identity, train, 0, data_mesh(jax.devices()[:1]))
+    assert result.failure is None
+    params = {
+        g: jax.tree.leaves(nnx.state(getattr(gan, g), nnx.Param))
+        for g in ("generator", "discriminator")
+    }
+    return result.step_fn.schedule, params
+
+
+def test_simultaneous_updates_take_both_gradients_at_the_same_point(ring8):
+    """PacGAN's (ALI's) updates: G's step does not see D's step of the same iteration, nor
+    D's G's, so changing one player's learning rate leaves the other's update unchanged."""
+    schedule, base = _players_after_one_step(ring8, True, d_lr=0.05, g_lr=0.05)
+    assert schedule == [(("discriminator", "generator"), 1)]
+    _, frozen_d = _players_after_one_step(ring8, True, d_lr=0.0, g_lr=0.05)
+    _, frozen_g = _players_after_one_step(ring8, True, d_lr=0.05, g_lr=0.0)
+    for a, b in zip(base["generator"], frozen_d["generator"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(base["discriminator"], frozen_g["discriminator"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Alternating: G steps against the updated D, so D's learning rate moves G's update.
+    _, moved = _players_after_one_step(ring8, False, d_lr=0.05, g_lr=0.05)
+    _, still = _players_after_one_step(ring8, False, d_lr=0.0, g_lr=0.05)
+    pairs = zip(moved["generator"], still["generator"], strict=True)
+    assert any(not np.array_equal(a, b) for a, b in pairs)
+
+
+def test_normal_initialisation_draws_weights_of_the_given_std():
+    spec = resolve("gan", "ring8", "pacgan-paper", {"model.init_std": 0.02})
+    gan = build(spec)[1]
+    for path, variable in nnx.iter_graph(gan):
+        if isinstance(variable, nnx.Param) and path[-1] == "kernel" and variable.size > 1000:
+            assert np.std(variable.get_value()) == pytest.approx(0.02, rel=0.1), path
+        elif isinstance(variable, nnx.Param) and path[-1] == "bias":
+            assert not np.any(variable.get_value()), path
+    default = build(resolve("gan", "ring8", "pacgan-paper", {"model.init_std": 0.0}))[1]
+    kernel = default.generator.layers[1].kernel.get_value()  # LeCun normal: std 1/sqrt(400)
+    assert np.std(kernel) == pytest.approx(400**-0.5, rel=0.1)
 
 
 def test_one_and_four_devices_agree(ring8):
@@ -153,8 +200,10 @@ def test_diverging_gan_is_recorded_as_failed_and_the_suite_goes_on(tmp_path):
         (["--set", "model.pack=3", "--set", "train.batch_size=100"], "multiple of model.pack=3"),
         (["--set", "model.loss=hinge"], "model.loss"),
         (["--set", "model.architecture=conv"], "needs image data"),
+        (["--set", "model.updates=simultaneous", "--set", "model.n_critic=5"], "must be 1"),
+        (["--set", "model.init_std=-0.1"], "model.init_std=-0.1 must be >= 0"),
     ],
-    ids=["pack-range", "pack-batch", "loss-name", "conv-on-2d"],
+    ids=["pack-range", "pack-batch", "loss-name", "conv-on-2d", "simultaneous", "init-std"],
 )
 def test_bad_gan_settings_are_one_line_exit_2(args, fragment, tmp_path, capsys):
     assert main(["run", "gan", "ring8", *args, "--out", str(tmp_path)]) == 2

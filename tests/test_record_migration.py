@@ -5,9 +5,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+from genbench import registry
 from genbench.config import EvalConfig, TrainConfig
 from genbench.results import aggregate, read_records
-from genbench.results.records import ADDED_CONFIG_FIELDS, with_added_fields
+from genbench.results.records import ADDED_CONFIG_FIELDS, ADDED_MODEL_FIELDS, with_added_fields
 from tests.record_factory import make_record
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -17,20 +18,27 @@ SECTIONS = {"train": TrainConfig(), "eval": EvalConfig()}
 def test_each_added_field_reads_as_its_current_default():
     for (section, name), value in ADDED_CONFIG_FIELDS.items():
         assert getattr(SECTIONS[section], name) == value, f"{section}.{name}"
+    for (model, name), value in ADDED_MODEL_FIELDS.items():
+        assert getattr(registry.get_model(model).config(), name) == value, f"{model}.{name}"
 
 
 def test_a_field_missing_from_some_committed_record_is_in_the_table():
     """A field added to the config later must be listed, or old and new rows would split."""
-    missing = set()
+    missing, missing_model = set(), set()
     for path in RESULTS.rglob("*.json"):
-        config = json.loads(path.read_text()).get("config")
+        record = json.loads(path.read_text())
+        config = record.get("config")
         if not isinstance(config, dict):
             continue
         for section, defaults in SECTIONS.items():
             for field in dataclasses.fields(defaults):
                 if field.name not in config.get(section, {}):
                     missing.add((section, field.name))
+        for field in dataclasses.fields(registry.get_model(record["model"]).config):
+            if field.name not in config["model"]:
+                missing_model.add((record["model"], field.name))
     assert missing <= ADDED_CONFIG_FIELDS.keys()
+    assert missing_model <= ADDED_MODEL_FIELDS.keys()
 
 
 def test_filling_in_copies_and_keeps_present_values():
@@ -41,6 +49,8 @@ def test_filling_in_copies_and_keeps_present_values():
     assert filled["train"] == {"steps": 3, "cpu_dots": "eigen", "compute_dtype": "float32"}
     assert filled["eval"] == {"every": 0}
     assert "every" not in with_added_fields({"train": {}})  # no eval section: left out
+    assert with_added_fields({"model": {}}, "gan")["model"]["updates"] == "alternating"
+    assert with_added_fields({"model": {}}, "vae")["model"] == {}
 
 
 def test_an_old_and_a_new_record_of_one_run_share_a_table_row(tmp_path):

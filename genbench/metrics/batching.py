@@ -38,16 +38,65 @@ class ModelFunction:
 
     def map(self, data: np.ndarray, rng: jax.Array):
         """Applies the function to every example of ``data``; returns host arrays ``[N]``."""
-        n = len(data)
-        size = min(self.batch_size, n)
-        pad = (-n) % size
-        padded = np.concatenate([data, np.repeat(data[:1], pad, axis=0)]) if pad else data
-        outputs = []
-        for i, start in enumerate(range(0, len(padded), size)):
-            batch = jnp.asarray(padded[start : start + size], jnp.float32)
-            outputs.append(self._jitted(self.state, batch, jax.random.fold_in(rng, i)))
+        outputs = [
+            self._jitted(self.state, batch, jax.random.fold_in(rng, i))
+            for i, batch in enumerate(padded_batches(data, self.batch_size))
+        ]
         outputs = jax.device_get(outputs)
-        return jax.tree.map(lambda *parts: np.concatenate(parts)[:n], *outputs)
+        return jax.tree.map(lambda *parts: np.concatenate(parts)[: len(data)], *outputs)
+
+
+class SeedsFunction:
+    """``fn(model, x, rng) -> [B]`` of several models of one structure (a seed group's),
+    compiled once as one program vmapped over the models' stacked states.
+
+    ``map`` gives ``[S, N]``: row ``s`` is what ``ModelFunction(models[s], fn,
+    batch_size).map(data, rngs[s])`` gives (the same keys, batches and padding).
+
+    Args:
+      models: NNX modules of one graph structure (the seeds of a group).
+      fn: per-example function of a model.
+      batch_size: examples per compiled call; the last batch is padded.
+    """
+
+    def __init__(self, models: list[nnx.Module], fn: Callable, batch_size: int):
+        graphdef, _ = nnx.split(models[0])
+        states = [nnx.split(model)[1] for model in models]
+        self.states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+        self.batch_size = batch_size
+        self._jitted = compiled(
+            fn,
+            graphdef,
+            lambda: _vmapped_call(fn, graphdef),
+            ("seeds", batch_size, len(models)),
+        )
+
+    def map(self, data: np.ndarray, rngs: jax.Array):
+        """Applies each model's function to every example; ``rngs`` holds one key per model."""
+        fold = jax.vmap(jax.random.fold_in, in_axes=(0, None))
+        outputs = [
+            self._jitted(self.states, batch, fold(rngs, i))
+            for i, batch in enumerate(padded_batches(data, self.batch_size))
+        ]
+        outputs = jax.device_get(outputs)
+        return jax.tree.map(lambda *parts: np.concatenate(parts, axis=1)[:, : len(data)], *outputs)
+
+
+def padded_batches(data: np.ndarray, batch_size: int):
+    """``data`` as float32 device batches of ``min(batch_size, len(data))`` examples; the
+    last is padded with copies of the first example, so that every call has one shape."""
+    size = min(batch_size, len(data))
+    pad = (-len(data)) % size
+    padded = np.concatenate([data, np.repeat(data[:1], pad, axis=0)]) if pad else data
+    for start in range(0, len(padded), size):
+        yield jnp.asarray(padded[start : start + size], jnp.float32)
+
+
+def _vmapped_call(fn: Callable, graphdef):
+    def one(state, x, rng):
+        return fn(nnx.merge(graphdef, state), x, rng)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, 0)))
 
 
 def _merged_call(fn: Callable, graphdef):

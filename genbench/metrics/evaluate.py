@@ -29,15 +29,40 @@ def evaluate(model, dataset, view, eval_cfg, seed: int):
     Returns:
       ``(metrics, estimators)`` dicts for the result record.
     """
-    key = jax.random.fold_in(jax.random.key(seed), 0xE7A1)
-    metrics: dict[str, float] = {}
-    estimators: dict[str, str] = {}
+    return evaluate_seeds([model], dataset, view, eval_cfg, [seed])[0]
+
+
+def evaluate_seeds(models, dataset, view, eval_cfg, seeds) -> list[tuple[dict, dict]]:
+    """``evaluate`` of each trained model of a seed group: a group with a ``seeds_factory``
+    measures them all at once (vmapped), any other group one after the other.
+
+    Args:
+      models: the group's trained models, one per seed.
+      dataset, view, eval_cfg: as for ``evaluate``.
+      seeds: the models' run seeds, in order.
+
+    Returns:
+      One ``(metrics, estimators)`` per model, what ``evaluate`` gives it alone.
+    """
+    results = [({}, {}) for _ in models]
     for name, entry in registry.metrics().items():
-        group_key = jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
-        values, tags = registry.resolve_factory(entry)(model, dataset, view, eval_cfg, group_key)
-        metrics |= {k: float(v) if v is not None else None for k, v in values.items()}
-        estimators |= tags
-    return metrics, estimators
+        keys = [_group_key(seed, name) for seed in seeds]
+        if len(models) > 1 and entry.seeds_factory is not None:
+            factory = registry.resolve_factory(entry.seeds_factory)
+            measured = factory(models, dataset, view, eval_cfg, keys)
+        else:
+            factory = registry.resolve_factory(entry)
+            pairs = zip(models, keys, strict=True)
+            measured = [factory(model, dataset, view, eval_cfg, key) for model, key in pairs]
+        for (metrics, estimators), (values, tags) in zip(results, measured, strict=True):
+            metrics |= {k: float(v) if v is not None else None for k, v in values.items()}
+            estimators |= tags
+    return results
+
+
+def _group_key(seed: int, name: str) -> jax.Array:
+    key = jax.random.fold_in(jax.random.key(seed), 0xE7A1)
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
 def primary_eval_fn(model, view):

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from genbench import contract
-from genbench.metrics.batching import ModelFunction, test_examples
+from genbench.metrics.batching import ModelFunction, SeedsFunction, test_examples
 from genbench.stats import mean_and_se
 
 
@@ -32,22 +33,41 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
       ``(metrics, estimators)``: metric name -> value (``_se`` for standard
       errors) and likelihood metric name -> how it was estimated.
     """
+    return likelihood_metrics_seeds([model], dataset, view, eval_cfg, [rng])[0]
+
+
+def likelihood_metrics_seeds(models, dataset, view, eval_cfg, rngs) -> list[tuple[dict, dict]]:
+    """``likelihood_metrics`` of each of a seed group's models, each per-example function
+    run once for all of them (``SeedsFunction``: vmapped over the models' states).
+
+    Args:
+      models: trained models of one structure (a seed group's); one model is measured
+        without the seed axis.
+      dataset, view, eval_cfg: as for ``likelihood_metrics``.
+      rngs: one evaluation key per model.
+
+    Returns:
+      One ``(metrics, estimators)`` per model, what ``likelihood_metrics`` gives it alone.
+    """
     data = test_examples(dataset, eval_cfg)
-    metrics: dict[str, float] = {}
-    estimators: dict[str, str] = {}
+    model = models[0]  # capabilities belong to the class: equal for every seed
+    results = [({}, {}) for _ in models]
     jac = view.log_jacobian
-    dim = int(np.prod(data.shape[1:]))
 
     def flat(x):
         return x.reshape(x.shape[0], -1)
 
-    def per_example(fn, key):
-        return ModelFunction(model, fn, eval_cfg.batch_size).map(data, jax.random.fold_in(rng, key))
+    def per_example(fn, key) -> np.ndarray:  # [seeds, examples]
+        keys = [jax.random.fold_in(rng, key) for rng in rngs]
+        if len(models) == 1:
+            return ModelFunction(model, fn, eval_cfg.batch_size).map(data, keys[0])[None]
+        return SeedsFunction(models, fn, eval_cfg.batch_size).map(data, jnp.stack(keys))
 
     def record(name, values, estimator=None):
-        metrics[name], metrics[f"{name}_se"] = mean_and_se(values)
-        if estimator is not None:
-            estimators[name] = estimator
+        for (metrics, estimators), row in zip(results, values, strict=True):
+            metrics[name], metrics[f"{name}_se"] = mean_and_se(row)
+            if estimator is not None:
+                estimators[name] = estimator
 
     if contract.has(model, "log_prob"):
         log_p = per_example(lambda m, x, r: m.log_prob(view.transform(flat(x), r)), 1) + jac
@@ -70,10 +90,17 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
                 record(f"iwae_bound_k{k}", bound, f"iwae_k{k}")
             if k == eval_cfg.nll_k:
                 record(f"nll_iwae_k{k}", -bound, f"iwae_k{k}")
-        if "nll" not in metrics:
-            name = f"nll_iwae_k{eval_cfg.nll_k}"
-            metrics["nll"], metrics["nll_se"] = metrics[name], metrics[f"{name}_se"]
-            estimators["nll"] = estimators[name]
+    for trained, (metrics, estimators) in zip(models, results, strict=True):
+        _derived_metrics(trained, dataset, data, eval_cfg, metrics, estimators)
+    return results
+
+
+def _derived_metrics(model, dataset, data, eval_cfg, metrics: dict, estimators: dict) -> None:
+    """Adds to one model's likelihood metrics what follows from them: the IWAE nll where
+    there is no exact one, per-token and per-dimension units, next-token cross-entropy."""
+    if "nll" not in metrics and (name := f"nll_iwae_k{eval_cfg.nll_k}") in metrics:
+        metrics["nll"], metrics["nll_se"] = metrics[name], metrics[f"{name}_se"]
+        estimators["nll"] = estimators[name]
     if "nll" in metrics and dataset.kind == "sequence":
         # Sequences: nats and bits per token (step), not per sequence.
         steps = data.shape[1]
@@ -90,11 +117,13 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
         if contract.has(model, "log_prob") and (window := contract.train_window(model)):
             windows = block_windows(data, window)
             if len(windows):
-                record("next_token_xent", next_token_xent(model, windows, eval_cfg), "exact")
+                xent = next_token_xent(model, windows, eval_cfg)
+                metrics["next_token_xent"], metrics["next_token_xent_se"] = mean_and_se(xent)
+                estimators["next_token_xent"] = "exact"
     elif "nll" in metrics:
+        dim = int(np.prod(data.shape[1:]))
         metrics["bits_per_dim"] = metrics["nll"] / (dim * math.log(2))
         estimators["bits_per_dim"] = estimators["nll"]
-    return metrics, estimators
 
 
 def block_windows(rows: np.ndarray, window: int) -> np.ndarray:

@@ -93,6 +93,13 @@ class GANConfig:
     discriminator_hidden: tuple[int, ...] = (200, 200, 200)  # MLP discriminator widths
     maxout: int = 5  # pieces per maxout unit of the MLP discriminator (1: ReLU)
     channels: int = 32  # base channel count of the convolutional networks
+    # weights of every linear and convolutional layer ~ N(0, init_std), biases 0 (PacGAN's
+    # code: 0.02); 0 keeps Flax's initialisers (LeCun normal weights, zero biases)
+    init_std: float = 0.0
+    # alternating: the update schedule's D phases, then G against the updated D;
+    # simultaneous: both players' gradients at the same point, applied together (ALI's
+    # and PacGAN's code), which needs n_critic = 1
+    updates: Literal["alternating", "simultaneous"] = "alternating"
 
     def validate(self) -> None:
         if not 1 <= self.pack <= 4:
@@ -103,6 +110,13 @@ class GANConfig:
             raise UsageError("model.generator_hidden and model.discriminator_hidden widths >= 1")
         if self.gp_weight < 0:
             raise UsageError(f"model.gp_weight={self.gp_weight} must be >= 0")
+        if self.init_std < 0:
+            raise UsageError(f"model.init_std={self.init_std} must be >= 0 (0: Flax's default)")
+        if self.updates == "simultaneous" and self.n_critic != 1:
+            raise UsageError(
+                f"model.updates=simultaneous takes one step of each player: model.n_critic="
+                f"{self.n_critic} must be 1"
+            )
 
 
 @dataclass(frozen=True)

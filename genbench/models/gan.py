@@ -64,6 +64,8 @@ class GAN(nnx.Module):
       pack: samples per discriminator input.
       n_critic: discriminator phases per generator phase.
       gp_weight: lambda of the gradient penalty.
+      simultaneous: both players updated from the same point in one phase (else the
+        discriminator's ``n_critic`` phases, then the generator's).
     """
 
     input_kind = "continuous"
@@ -78,10 +80,12 @@ class GAN(nnx.Module):
         pack: int,
         n_critic: int,
         gp_weight: float,
+        simultaneous: bool = False,
     ):
         self.generator, self.discriminator = generator, discriminator
         self.noise_dim, self.kind, self.pack = noise_dim, loss, pack
         self.n_critic, self.gp_weight = n_critic, gp_weight
+        self.simultaneous = simultaneous
 
     def param_groups(self):
         return {
@@ -90,6 +94,8 @@ class GAN(nnx.Module):
         }
 
     def update_schedule(self):
+        if self.simultaneous:
+            return [(("discriminator", "generator"), 1)]
         return [("discriminator", self.n_critic), ("generator", 1)]
 
     def _packed(self, x: jax.Array) -> jax.Array:
@@ -161,6 +167,9 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
         discriminator = MaxoutDiscriminator(
             cfg.pack * dim, cfg.discriminator_hidden, cfg.maxout, rngs=rngs
         )
+    if cfg.init_std > 0:
+        for network in (generator, discriminator):
+            normal_weights(network, cfg.init_std, rngs)
     return GAN(
         generator,
         discriminator,
@@ -169,4 +178,15 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
         pack=cfg.pack,
         n_critic=cfg.n_critic,
         gp_weight=cfg.gp_weight,
+        simultaneous=cfg.updates == "simultaneous",
     )
+
+
+def normal_weights(network: nnx.Module, std: float, rngs: nnx.Rngs) -> None:
+    """Draws every linear and convolutional weight (``kernel``) of ``network`` from
+    N(0, std²) (PacGAN's ``IsotropicGaussian(0.02)``); biases stay Flax's zeros, as PacGAN's
+    ``Constant(0)``, and BatchNorm's scale and offset their 1 and 0."""
+    for path, variable in nnx.iter_graph(network):
+        if isinstance(variable, nnx.Param) and path and path[-1] == "kernel":
+            shape = variable.get_value().shape
+            variable.set_value(std * jax.random.normal(rngs.params(), shape))

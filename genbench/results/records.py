@@ -200,7 +200,7 @@ def _load(file: Path) -> dict | None:
     # Records written before the checks existed (a utilisation above 1) are read the way
     # they would be written now: the impossible value null, its reason in ``invalid``.
     record = RunRecord(**value).to_dict()
-    record["config"] = with_added_fields(record["config"])
+    record["config"] = with_added_fields(record["config"], record["model"])
     return record
 
 
@@ -213,19 +213,30 @@ ADDED_CONFIG_FIELDS = {
     ("train", "compute_dtype"): "float32",
     ("eval", "every"): 0,
 }
+# The same for one model's section: (model, field) -> value.
+ADDED_MODEL_FIELDS = {
+    ("gan", "init_std"): 0.0,
+    ("gan", "updates"): "alternating",
+}
 
 
-def with_added_fields(config: dict) -> dict:
-    """``config`` with each field of ``ADDED_CONFIG_FIELDS`` it lacks set to that value.
+def with_added_fields(config: dict, model: str | None = None) -> dict:
+    """``config`` with each field of ``ADDED_CONFIG_FIELDS`` (and, for ``model``, of
+    ``ADDED_MODEL_FIELDS``) it lacks set to that value.
 
     Args:
       config: a record's config as nested dicts (not modified).
+      model: the record's model name, or None for the shared sections only.
 
     Returns:
       A new dict; sections the config lacks altogether are left out.
     """
+    added = dict(ADDED_CONFIG_FIELDS)
+    added |= {
+        ("model", name): v for (owner, name), v in ADDED_MODEL_FIELDS.items() if owner == model
+    }
     completed = dict(config)
-    for (section, name), value in ADDED_CONFIG_FIELDS.items():
+    for (section, name), value in added.items():
         if isinstance(completed.get(section), dict) and name not in completed[section]:
             completed[section] = {**completed[section], name: value}
     return completed

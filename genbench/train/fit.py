@@ -17,6 +17,7 @@ from genbench.contract import param_groups
 from genbench.train.feed import make_feeder
 from genbench.train.optim import make_optimizer
 from genbench.train.seed_group import SeedGroupStep
+from genbench.train.seed_memory import check_fits, local_devices
 from genbench.train.step import TrainStep
 
 HISTORY_POINTS = 50  # history entries per run when train.log_every is 0
@@ -217,6 +218,8 @@ def _train(models, step_fn, state, train: TrainConfig, progress, checkpointer, p
     if group:
         step_fn.alive[:] = [f is None for f in failures]
     compile_s = step_fn.compile(state)
+    if group:  # a group too large for its devices is split by the caller (run_group)
+        check_fits(step_fn, local_devices(step_fn.mesh))
     every = log_interval(train)
     order = list(dict.fromkeys(g for groups, _ in step_fn.schedule for g in groups))
     pending = []
