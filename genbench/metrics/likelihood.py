@@ -1,4 +1,5 @@
-"""Likelihood metrics by capability: exact ``log_prob``, ELBO, KL term and IWAE bounds.
+"""Likelihood metrics by capability: exact ``log_prob``, ELBO, KL term, IWAE bounds and a
+diffusion model's variational bound (``vlb``).
 
 All values are nats per example of the *dataset's* values: the data view's
 log-Jacobian is added, so a continuous model of dequantised grey digits is
@@ -22,7 +23,7 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
 
     Args:
       model: NNX module; capabilities used: ``log_prob(x)``, ``elbo(x, rng)``,
-        ``kl_posterior_prior(x)``, ``iwae_bound(x, rng, k)``.
+        ``kl_posterior_prior(x)``, ``iwae_bound(x, rng, k)``, ``vlb(x, rng)``.
       dataset: the ``Dataset``; its test split (capped at ``eval.max_examples``) is used.
       view: the ``DataView`` of the dataset for this model.
       eval_cfg: the ``eval`` config section (``iwae_k``, ``nll_k``, ``batch_size``).
@@ -74,6 +75,10 @@ def likelihood_metrics(model, dataset, view, eval_cfg, rng: jax.Array):
             name = f"nll_iwae_k{eval_cfg.nll_k}"
             metrics["nll"], metrics["nll_se"] = metrics[name], metrics[f"{name}_se"]
             estimators["nll"] = estimators[name]
+    if contract.has(model, "vlb") and "nll" not in metrics:
+        # A diffusion model's variational bound: -vlb is an upper bound on nll.
+        bound = per_example(lambda m, x, r: m.vlb(view.transform(flat(x), r), r), 4) + jac
+        record("nll", -bound, "vlb")
     if "nll" in metrics and dataset.kind == "sequence":
         # Sequences: nats and bits per token (step), not per sequence.
         steps = data.shape[1]
