@@ -61,7 +61,9 @@ def test_discretised_decoder_is_a_distribution_over_the_levels():
     alpha, _ = _alpha_sigma(GAMMA_0)
     z_exact = alpha * level_centres(levels)[x]
     assert float(discretised_reconstruction(x, z_exact, GAMMA_0, levels)[0]) < 1e-6
-    np.testing.assert_array_equal(jnp.argmax(discretised_log_probs(z_exact, GAMMA_0, levels), -1), x)
+    np.testing.assert_array_equal(
+        jnp.argmax(discretised_log_probs(z_exact, GAMMA_0, levels), -1), x
+    )
 
 
 def test_gaussian_reconstruction_matches_its_closed_form_expectation():
