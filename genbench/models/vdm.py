@@ -11,7 +11,8 @@ with its two endpoints learned by the bound (VDM's learned linear schedule) or f
 bound depends on the schedule only through its endpoints; a learned path in between
 (VDM's monotone network) would only lower the estimator's variance, so it is not built.
 On 8x8 digits, learning the endpoints took the bound from 6.2 bits/dim (fixed at VDM's
--13.3 and 5.0) to 2.5 at the default budget.
+-13.3 and 5.0) to 2.5 at the default budget; the learned ones (seed 1) were -6.3 and 6.1,
+a decoder noise of 0.044 against a level spacing of 0.118.
 
 The bound (``genbench.inference.diffusion``) is prior KL + reconstruction +
 continuous-time diffusion loss, an upper bound on -log p(x): on discrete data the
