@@ -78,7 +78,18 @@ def run_key(
 # Config fields added after records were written, left out of the key at their default
 # (which behaves as before they existed), so that older runs keep their keys and
 # ``--resume`` still finds them, as ``plugin_versions`` is hashed only when there are any.
-NEUTRAL_DEFAULTS = {("eval", "every"): 0}
+NEUTRAL_DEFAULTS = {
+    ("eval", "every"): 0,
+    # the "stages" learning-rate schedule's shape (read by no other schedule)
+    ("train", "stages"): 8,
+    ("train", "stage_growth"): 3.0,
+    ("train", "stage_decay"): 10 ** (-1 / 7),
+    # the VAE's training objective (a key drops only this one value of a field, so the
+    # configs of any model that has a field of the same name stay apart)
+    ("model", "objective"): "elbo",
+    ("model", "train_samples"): 1,
+    ("model", "kl"): "analytic",
+}
 
 
 def _without_neutral_defaults(config: dict) -> dict:
@@ -212,11 +223,17 @@ ADDED_CONFIG_FIELDS = {
     ("train", "cpu_dots"): "ynnpack",
     ("train", "compute_dtype"): "float32",
     ("eval", "every"): 0,
+    ("train", "stages"): 8,
+    ("train", "stage_growth"): 3.0,
+    ("train", "stage_decay"): 10 ** (-1 / 7),
 }
 # The same for one model's section: (model, field) -> value.
 ADDED_MODEL_FIELDS = {
     ("gan", "init_std"): 0.0,
     ("gan", "updates"): "alternating",
+    ("vae", "objective"): "elbo",
+    ("vae", "train_samples"): 1,
+    ("vae", "kl"): "analytic",
 }
 
 
