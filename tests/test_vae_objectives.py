@@ -11,8 +11,10 @@ import pytest
 from flax import nnx
 
 from genbench.cli import main
-from genbench.config import TrainConfig
+from genbench.config import TrainConfig, to_dict
 from genbench.models.vae import VAE, TrainingObjective
+from genbench.reproduce import load, rows_records
+from genbench.reproduce.matching import row_spec, runnable_rows
 from genbench.results.records import run_key
 from genbench.runner import build
 from genbench.spec import resolve
@@ -177,3 +179,29 @@ def test_bad_values_are_one_line_and_exit_2(setting, fragment, tmp_path, capsys)
     assert err.startswith("genbench: error: ") and err.count("\n") == 1, err
     assert fragment in err and "Traceback" not in err
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_iwae_table1_rows_that_differ_only_in_their_objective_are_told_apart(quick):
+    repro = load("iwae-table1")
+    rows = runnable_rows(repro, quick)
+    assert [r.name for r in rows] == [r.name for r in repro.rows]  # every row runs now
+    records = [
+        {
+            "model": row.model,
+            "dataset": spec.dataset,
+            "preset": row.preset,
+            "config": to_dict(spec.config),
+            "status": "ok",
+            "seed": 0,
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "run_id": row.name,  # which row's run this record is
+        }
+        for row in rows
+        for spec in [row_spec(repro, row, quick)]
+    ]
+    assert len({r["config"]["model"]["train_samples"] for r in records}) == 3
+    found = rows_records(repro, records, quick)
+    assert {name: [r["run_id"] for r in ok] for name, (ok, _) in found.items()} == {
+        row.name: [row.name] for row in rows
+    }
