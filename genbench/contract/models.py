@@ -111,6 +111,16 @@ class ImportanceBound(Protocol):
 
 
 @runtime_checkable
+class VariationalBound(Protocol):
+    """A variational bound on log p(x) that is the model's likelihood (a diffusion model's):
+    unlocks ``nll`` and ``kl_to_source`` as upper bounds, tagged ``vlb``."""
+
+    def vlb(self, x: Any, rng: Any) -> Any:
+        """An unbiased Monte-Carlo estimate of each example's lower bound on log p(x),
+        ``[N]`` nats, drawn independently per example."""
+
+
+@runtime_checkable
 class Sampler(Protocol):
     """Sampling: unlocks the sample-quality metrics (modes, Fréchet distance,
     precision/recall, ``log_prob_source_of_samples``) and ``sample_tokens_per_s``."""
@@ -186,6 +196,7 @@ MODEL_CAPABILITIES: dict[str, type] = {
     "elbo": EvidenceBound,
     "kl_posterior_prior": PosteriorKL,
     "iwae_bound": ImportanceBound,
+    "vlb": VariationalBound,
     "sample": Sampler,
     "reconstruct": Reconstructor,
     "log_joint": ClassConditional,
@@ -315,6 +326,7 @@ __all__ = [
     "EvidenceBound",
     "PosteriorKL",
     "ImportanceBound",
+    "VariationalBound",
     "Sampler",
     "Reconstructor",
     "ClassConditional",

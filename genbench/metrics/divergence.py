@@ -14,11 +14,12 @@ def source_metrics(model, source, view, eval_cfg, rng: jax.Array):
     """``entropy_source`` and ``kl_to_source`` = E_{x~p}[log p(x) - log q(x)], with errors.
 
     log q is the model's exact ``log_prob`` where it has one; otherwise its
-    IWAE bound with ``eval.nll_k`` samples, which makes the estimate an upper
-    bound on the KL (the estimator tag says ``iwae_k{K}``).
+    IWAE bound with ``eval.nll_k`` samples or its variational bound ``vlb``,
+    which makes the estimate an upper bound on the KL (the estimator tag says
+    ``iwae_k{K}`` or ``vlb``).
 
     Args:
-      model: NNX module with ``log_prob`` or ``iwae_bound``.
+      model: NNX module with ``log_prob``, ``iwae_bound`` or ``vlb``.
       source: the dataset; measured only for a ``Source`` that the model sees as
         it is (no dequantisation), so that both densities live on one scale.
       view: the model's ``DataView`` of the dataset.
@@ -45,6 +46,8 @@ def source_metrics(model, source, view, eval_cfg, rng: jax.Array):
     elif contract.has(model, "iwae_bound"):
         k = eval_cfg.nll_k
         fn, estimator = (lambda m, x, r: m.iwae_bound(x, r, k)), f"iwae_k{k}"
+    elif contract.has(model, "vlb"):
+        fn, estimator = (lambda m, x, r: m.vlb(x, r)), "vlb"
     else:
         return metrics, estimators
     x = np.asarray(source.sample(k_x, eval_cfg.source_samples))

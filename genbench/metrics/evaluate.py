@@ -69,7 +69,7 @@ def primary_eval_fn(model, view):
     """The per-example score whose speed ``eval_examples_per_s`` reports.
 
     The exact ``log_prob`` where the model has one, else the ELBO, else the
-    reconstruction; ``None`` for a model with none of them.
+    variational bound ``vlb``, else the reconstruction; ``None`` for a model with none of them.
     """
 
     def flat(x):
@@ -79,6 +79,8 @@ def primary_eval_fn(model, view):
         return lambda m, x, r: m.log_prob(view.transform(flat(x), r))
     if contract.has(model, "elbo"):
         return lambda m, x, r: m.elbo(view.transform(flat(x), r), r)
+    if contract.has(model, "vlb"):
+        return lambda m, x, r: m.vlb(view.transform(flat(x), r), r)
     if contract.has(model, "reconstruct"):
         return lambda m, x, r: m.reconstruct(view.transform(flat(x), r), r)
     return None

@@ -80,12 +80,14 @@ def run_key(
 # ``--resume`` still finds them, as ``plugin_versions`` is hashed only when there are any.
 NEUTRAL_DEFAULTS = {
     ("eval", "every"): 0,
+    # the GAN's PacGAN-protocol knobs (a key drops only this one value of a field)
+    ("model", "init_std"): 0.0,
+    ("model", "updates"): "alternating",
     # the "stages" learning-rate schedule's shape (read by no other schedule)
     ("train", "stages"): 8,
     ("train", "stage_growth"): 3.0,
     ("train", "stage_decay"): 10 ** (-1 / 7),
-    # the VAE's training objective (a key drops only this one value of a field, so the
-    # configs of any model that has a field of the same name stay apart)
+    # the VAE's training objective
     ("model", "objective"): "elbo",
     ("model", "train_samples"): 1,
     ("model", "kl"): "analytic",
