@@ -42,9 +42,15 @@ class TrainConfig:
     inner_steps: int = 1  # optimisation steps per compiled call (lax.scan); divides steps
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"  # optax optimiser
     lr: float = 1e-3  # peak learning rate
-    schedule: Literal["constant", "cosine"] = "constant"  # learning-rate schedule
-    warmup_steps: int = 0  # linear warm-up steps (both schedules)
+    # learning-rate schedule; "stages": stage i of train.stages lasts a share growth^i /
+    # sum_j growth^j of the steps at lr * decay^i (Burda et al.'s 3^i passes at
+    # 0.001 * 10^(-i/7), i = 0..7, with the defaults below)
+    schedule: Literal["constant", "cosine", "stages"] = "constant"
+    warmup_steps: int = 0  # linear warm-up steps (every schedule)
     min_lr: float = 0.0  # final learning rate of the cosine schedule
+    stages: int = 8  # number of stages of the "stages" schedule
+    stage_growth: float = 3.0  # each stage is this many times longer than the one before
+    stage_decay: float = 10 ** (-1 / 7)  # each stage's rate is the one before's times this
     b1: float = 0.9  # Adam beta1, or SGD momentum
     b2: float = 0.999  # Adam beta2
     weight_decay: float = 0.0  # decoupled weight decay, >= 2-D parameters only (nanoGPT)
@@ -262,6 +268,11 @@ def validate(config: RunConfig) -> None:
         )
     if t.lr <= 0 or t.min_lr < 0 or t.grad_clip < 0 or t.weight_decay < 0:
         raise UsageError("train.lr must be > 0 and train.min_lr, grad_clip, weight_decay >= 0")
+    if t.stages < 1 or t.stage_growth <= 0 or t.stage_decay <= 0:
+        raise UsageError(
+            f"train.stages={t.stages} must be >= 1, and train.stage_growth={t.stage_growth} "
+            f"and train.stage_decay={t.stage_decay} > 0"
+        )
     if not (0 <= t.b1 < 1 and 0 <= t.b2 < 1):
         raise UsageError(f"train.b1={t.b1} and train.b2={t.b2} must lie in [0, 1)")
     if config.eval.every < 0 or config.eval.every % t.inner_steps:

@@ -46,11 +46,16 @@ def test_filling_in_copies_and_keeps_present_values():
     original = copy.deepcopy(config)
     filled = with_added_fields(config)
     assert config == original
-    assert filled["train"] == {"steps": 3, "cpu_dots": "eigen", "compute_dtype": "float32"}
+    train_added = {
+        name: v for (section, name), v in ADDED_CONFIG_FIELDS.items() if section == "train"
+    }
+    assert filled["train"] == {**train_added, "steps": 3, "cpu_dots": "eigen"}
+    assert filled["train"]["compute_dtype"] == "float32"
     assert filled["eval"] == {"every": 0}
     assert "every" not in with_added_fields({"train": {}})  # no eval section: left out
     assert with_added_fields({"model": {}}, "gan")["model"]["updates"] == "alternating"
-    assert with_added_fields({"model": {}}, "vae")["model"] == {}
+    assert with_added_fields({"model": {}}, "vae")["model"]["train_samples"] == 1
+    assert with_added_fields({"model": {}}, "hmm")["model"] == {}
 
 
 def test_an_old_and_a_new_record_of_one_run_share_a_table_row(tmp_path):

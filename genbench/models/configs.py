@@ -20,10 +20,20 @@ class VAEConfig:
     decoder: Literal["auto", "bernoulli", "gaussian"] = "auto"  # auto: bernoulli on binary data
     linear: bool = False  # linear Gaussian decoder (and encoder): closed-form log p(x)
     min_decoder_std: float = 1e-3  # floor on the Gaussian decoder's standard deviation
+    # training objective over train_samples = k posterior samples per example: "elbo", the
+    # mean of k one-sample ELBOs (Burda et al.'s VAE k), or "iwae", log (1/k) sum_k w_k
+    objective: Literal["elbo", "iwae"] = "elbo"
+    train_samples: int = 1  # k: posterior samples per example while training
+    # the ELBO's KL(q || p) term: "analytic" (closed form, Kingma and Welling's estimator B),
+    # or "sampled", log q(z|x) - log p(z) at the k samples: the authors' IWAE code, with
+    # which the VAE and IWAE objectives at k = 1 are one objective. objective=iwae samples it
+    kl: Literal["analytic", "sampled"] = "analytic"
 
     def validate(self) -> None:
         if self.latent_dim < 1 or any(h < 1 for h in self.hidden):
             raise UsageError("model.latent_dim and model.hidden widths must be >= 1")
+        if self.train_samples < 1:
+            raise UsageError(f"model.train_samples={self.train_samples} must be >= 1")
         if self.linear and self.decoder == "bernoulli":
             raise UsageError("model.linear=true needs model.decoder=gaussian (or auto)")
         if self.min_decoder_std <= 0:

@@ -5,9 +5,17 @@ q(z | x) = N(mu(x), diag sigma(x)^2), p(z) = N(0, I), and p(x | z) Bernoulli
 per-dimension standard deviation). ``LinearVAE`` has linear maps on both
 sides, so its marginal p(x) = N(b, W W^T + diag(s^2)) is closed-form and it
 exposes the exact ``log_prob`` as well.
+
+Training maximises a bound over k posterior samples per example (Burda et al.
+section 5.1): ``objective="elbo"``, the mean of k one-sample ELBOs (the VAE
+with k samples), or ``objective="iwae"``, the k-sample importance-weighted bound
+log (1/k) sum_k w_k. The IWAE objective and the evaluation's ``iwae_bound`` share
+``log_weights``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +27,21 @@ from genbench.inference.gaussian import (
     mvn_log_prob,
     standard_normal_log_prob,
 )
-from genbench.inference.importance import chunked_iwae_bound
+from genbench.inference.importance import chunked_iwae_bound, iwae_bound_from_log_weights
 from genbench.models.likelihoods import bernoulli_log_prob, bounded_log_std, gaussian_log_prob
 from genbench.models.nets import MLP, training_flops
+
+
+@dataclass(frozen=True)
+class TrainingObjective:
+    """What ``VAE.loss`` maximises: ``objective`` over ``train_samples`` samples (``VAEConfig``)."""
+
+    objective: str = "elbo"  # "elbo" (the mean of k one-sample ELBOs) or "iwae"
+    train_samples: int = 1  # k
+    kl: str = "analytic"  # the ELBO's KL term: "analytic" or "sampled"
+
+
+DEFAULT_OBJECTIVE = TrainingObjective()
 
 
 class VAE(nnx.Module):
@@ -35,10 +55,23 @@ class VAE(nnx.Module):
       decoder: ``"bernoulli"`` or ``"gaussian"``.
       min_decoder_std: floor of the Gaussian decoder's standard deviation.
       rngs: initialisation PRNGs.
+      objective: the training objective (default: the one-sample ELBO).
     """
 
-    def __init__(self, dim, latent_dim, hidden, activation, decoder, min_decoder_std, *, rngs):
+    def __init__(
+        self,
+        dim,
+        latent_dim,
+        hidden,
+        activation,
+        decoder,
+        min_decoder_std,
+        *,
+        rngs,
+        objective=DEFAULT_OBJECTIVE,
+    ):
         self.dim, self.latent_dim = dim, latent_dim
+        self.objective = objective
         self.decoder_kind = decoder
         self.input_kind = "binary" if decoder == "bernoulli" else "continuous"
         self.min_decoder_std = min_decoder_std
@@ -81,15 +114,49 @@ class VAE(nnx.Module):
         z, mean, log_std = self._posterior_sample(x, rng, 1)
         return self.log_likelihood(x, z[0]) - kl_diag_normal_standard(mean, log_std)
 
+    def elbo_samples(self, x: jax.Array, rng: jax.Array, k: int, kl: str) -> jax.Array:
+        """k one-sample ELBOs, one per posterior sample of one draw, ``[k, B]`` nats.
+
+        Args:
+          x: flattened examples ``[B, D]``.
+          rng: the key of the draw (the k samples come from one normal draw, as in
+            ``log_weights``).
+          k: posterior samples per example.
+          kl: ``"analytic"``, log p(x | z_k) - KL(q || p) in closed form; or
+            ``"sampled"``, the log-weights log p(x, z_k) - log q(z_k | x).
+        """
+        if kl == "sampled":
+            return self.log_weights(x, rng, k)
+        z, mean, log_std = self._posterior_sample(x, rng, k)
+        return self.log_likelihood(x, z) - kl_diag_normal_standard(mean, log_std)
+
+    def training_bound(self, x: jax.Array, rng: jax.Array) -> jax.Array:
+        """The lower bound on log p(x) that training maximises, ``[B]`` nats.
+
+        ``elbo``: the mean of ``train_samples`` one-sample ELBOs (the default, one
+        sample with the analytic KL, is ``elbo(x, rng)`` itself); ``iwae``: the
+        importance-weighted bound of ``train_samples`` log-weights.
+        """
+        o = self.objective
+        if o.objective == "iwae":
+            return iwae_bound_from_log_weights(self.log_weights(x, rng, o.train_samples))
+        if o.train_samples == 1 and o.kl == "analytic":
+            return self.elbo(x, rng)  # the one-sample ELBO, computed as it always was
+        return jnp.mean(self.elbo_samples(x, rng, o.train_samples, o.kl), axis=0)
+
     def iwae_bound(self, x: jax.Array, rng: jax.Array, k: int, chunk: int = 100) -> jax.Array:
         """Importance-weighted bound L_k(x) <= log p(x), ``[B]``."""
         return chunked_iwae_bound(lambda key, n: self.log_weights(x, key, n), rng, k, chunk)
 
     def loss(self, batch: jax.Array, rng: jax.Array):
-        """Negative ELBO averaged over the batch (the training objective)."""
+        """The negative training bound averaged over the batch (``training_bound``).
+
+        The logged value keeps the name ``elbo`` for every objective (it is the ELBO
+        at the default objective; the IWAE bound otherwise), so histories compare.
+        """
         x = batch.reshape(batch.shape[0], -1)
-        elbo = self.elbo(x, rng)
-        return {"params": -jnp.mean(elbo)}, {"elbo": jnp.mean(elbo)}
+        bound = self.training_bound(x, rng)
+        return {"params": -jnp.mean(bound)}, {"elbo": jnp.mean(bound)}
 
     def _decode_mean(self, z: jax.Array) -> jax.Array:
         out = self.decoder(z)
@@ -121,8 +188,9 @@ class LinearVAE(VAE):
     x, so the encoder's log standard deviation is a free vector.
     """
 
-    def __init__(self, dim, latent_dim, min_decoder_std, *, rngs):
+    def __init__(self, dim, latent_dim, min_decoder_std, *, rngs, objective=DEFAULT_OBJECTIVE):
         self.dim, self.latent_dim = dim, latent_dim
+        self.objective = objective
         self.decoder_kind, self.input_kind = "gaussian", "continuous"
         self.min_decoder_std = min_decoder_std
         self.encoder = MLP((dim, latent_dim), "relu", rngs=rngs)
@@ -149,8 +217,11 @@ def build(config, dataset, rngs: nnx.Rngs) -> VAE:
     decoder = m.decoder
     if decoder == "auto":
         decoder = "bernoulli" if dataset.kind == "binary" and not m.linear else "gaussian"
+    objective = TrainingObjective(m.objective, m.train_samples, m.kl)
     if m.linear:
-        return LinearVAE(dataset.event_size, m.latent_dim, m.min_decoder_std, rngs=rngs)
+        return LinearVAE(
+            dataset.event_size, m.latent_dim, m.min_decoder_std, rngs=rngs, objective=objective
+        )
     return VAE(
         dataset.event_size,
         m.latent_dim,
@@ -159,4 +230,5 @@ def build(config, dataset, rngs: nnx.Rngs) -> VAE:
         decoder,
         m.min_decoder_std,
         rngs=rngs,
+        objective=objective,
     )

@@ -83,6 +83,14 @@ NEUTRAL_DEFAULTS = {
     # the GAN's PacGAN-protocol knobs (a key drops only this one value of a field)
     ("model", "init_std"): 0.0,
     ("model", "updates"): "alternating",
+    # the "stages" learning-rate schedule's shape (read by no other schedule)
+    ("train", "stages"): 8,
+    ("train", "stage_growth"): 3.0,
+    ("train", "stage_decay"): 10 ** (-1 / 7),
+    # the VAE's training objective
+    ("model", "objective"): "elbo",
+    ("model", "train_samples"): 1,
+    ("model", "kl"): "analytic",
 }
 
 
@@ -217,11 +225,17 @@ ADDED_CONFIG_FIELDS = {
     ("train", "cpu_dots"): "ynnpack",
     ("train", "compute_dtype"): "float32",
     ("eval", "every"): 0,
+    ("train", "stages"): 8,
+    ("train", "stage_growth"): 3.0,
+    ("train", "stage_decay"): 10 ** (-1 / 7),
 }
 # The same for one model's section: (model, field) -> value.
 ADDED_MODEL_FIELDS = {
     ("gan", "init_std"): 0.0,
     ("gan", "updates"): "alternating",
+    ("vae", "objective"): "elbo",
+    ("vae", "train_samples"): 1,
+    ("vae", "kl"): "analytic",
 }
 
 
