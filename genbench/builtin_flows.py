@@ -19,6 +19,7 @@ FLOW_TRAIN = {
 }
 
 MADE_TRAIN = {"train.steps": 3000, "train.batch_size": 100, "train.inner_steps": 100}
+PIXELCNN_TRAIN = {"train.steps": 3000, "train.batch_size": 100, "train.inner_steps": 100}
 
 
 def register_exact_models() -> None:
@@ -51,5 +52,15 @@ def register_exact_models() -> None:
             classes=("genbench.models.made:MADEModel",),
             description="MADE: masked autoregressive MLP, binary or L-level pixels, exact log p(x)",
             defaults=MADE_TRAIN,
+        )
+    )
+    register_model(
+        ModelEntry(
+            name="pixelcnn",
+            config=exact_configs.PixelCNNConfig,
+            factory="genbench.models.pixelcnn:build",
+            classes=("genbench.models.pixelcnn:PixelCNN",),
+            description="gated PixelCNN: binary or L-level images, exact log p(x), raster sampling",
+            defaults=PIXELCNN_TRAIN,
         )
     )
