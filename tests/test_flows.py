@@ -10,6 +10,7 @@ from genbench.inference.gaussian import standard_normal_log_prob
 from genbench.metrics.likelihood import DEQUANTIZED_BOUND, likelihood_metrics
 from genbench.models import maf, realnvp
 from genbench.models.exact_configs import MAFConfig, RealNVPConfig
+from genbench.models.flow import GaussianMixture
 from genbench.runner import build
 from genbench.spec import resolve
 from tests.test_registry_contract import TINY_EVAL
@@ -27,13 +28,17 @@ class _Config:
         self.model = model
 
 
-# Each flow, small, built for ``dim`` variables.
+# Each flow, small, built for ``dim`` variables on a base of ``components`` (0: N(0, I)).
 FLOWS = {
-    "realnvp": lambda dim: realnvp.build(
-        _Config(RealNVPConfig(layers=4, hidden=(16,))), _Data(dim), nnx.Rngs(0)
+    "realnvp": lambda dim, components=3: realnvp.build(
+        _Config(RealNVPConfig(layers=4, hidden=(16,), base_components=components)),
+        _Data(dim),
+        nnx.Rngs(0),
     ),
-    "maf": lambda dim: maf.build(
-        _Config(MAFConfig(layers=3, hidden=(16,))), _Data(dim), nnx.Rngs(0)
+    "maf": lambda dim, components=3: maf.build(
+        _Config(MAFConfig(layers=3, hidden=(16,), base_components=components)),
+        _Data(dim),
+        nnx.Rngs(0),
     ),
 }
 
@@ -48,6 +53,16 @@ def perturbed(flow, dim, scale=0.2):
     noisy = [scale * jax.random.normal(k, leaf.shape) for k, leaf in zip(keys, leaves, strict=True)]
     nnx.update(model, jax.tree.unflatten(tree, noisy))
     return model
+
+
+def test_the_mixture_base_is_a_normalised_mixture():
+    base = GaussianMixture(1, 3, rngs=nnx.Rngs(0))
+    edge = np.linspace(-12, 12, 4001, dtype=np.float32)[:, None]
+    integral = np.exp(np.asarray(base.log_prob(edge), np.float64)).sum() * (edge[1, 0] - edge[0, 0])
+    assert abs(integral - 1) < 1e-4
+    draws = np.asarray(base.sample(jax.random.key(0), 20_000))
+    means = np.asarray(base.means[...])[:, 0]
+    assert abs(draws.mean() - means.mean()) < 0.05  # equal weights at initialisation
 
 
 @pytest.mark.parametrize("flow", sorted(FLOWS))
@@ -66,7 +81,7 @@ def test_log_prob_is_the_change_of_variables_and_sampling_inverts(flow):
     x = jax.random.normal(jax.random.key(2), (6, 5))
     u, _ = model.to_noise(x)
     jacobians = jax.vmap(jax.jacfwd(lambda row: model.to_noise(row[None])[0][0]))(x)
-    brute = standard_normal_log_prob(u) + jnp.linalg.slogdet(jacobians)[1]
+    brute = model.base.log_prob(u) + jnp.linalg.slogdet(jacobians)[1]
     np.testing.assert_allclose(model.log_prob(x), brute, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(model.to_data(u), x, rtol=1e-4, atol=1e-4)
     samples = model.sample(jax.random.key(3), 4)
@@ -74,8 +89,8 @@ def test_log_prob_is_the_change_of_variables_and_sampling_inverts(flow):
 
 
 @pytest.mark.parametrize("flow", sorted(FLOWS))
-def test_a_fresh_flow_is_the_standard_normal(flow):
-    model = FLOWS[flow](3)
+def test_a_fresh_flow_on_the_normal_base_is_the_standard_normal(flow):
+    model = FLOWS[flow](3, components=0)
     x = jax.random.normal(jax.random.key(0), (4, 3))
     np.testing.assert_allclose(model.log_prob(x), standard_normal_log_prob(x), rtol=1e-6)
 

@@ -18,15 +18,18 @@ def _check_widths(*widths: int) -> None:
 class RealNVPConfig:
     """RealNVP (Dinh et al. 2017): affine coupling layers on alternating halves."""
 
-    layers: int = 8  # coupling layers; each transforms the half the previous one read
-    hidden: tuple[int, ...] = (128, 128)  # widths of each coupling's scale-and-shift network
+    layers: int = 16  # coupling layers; each transforms the half the previous one read
+    hidden: tuple[int, ...] = (64, 64)  # widths of each coupling's scale-and-shift network
     activation: Activation = "relu"  # hidden nonlinearity of the coupling networks
     max_log_scale: float = 3.0  # soft bound |log scale| < this per layer (tanh), for stability
+    base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
 
     def validate(self) -> None:
         _check_widths(self.layers, *self.hidden)
         if self.max_log_scale <= 0:
             raise UsageError(f"model.max_log_scale={self.max_log_scale} must be > 0")
+        if self.base_components < 0:
+            raise UsageError(f"model.base_components={self.base_components} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,14 @@ class MAFConfig:
     hidden: tuple[int, ...] = (128, 128)  # widths of each layer's MADE
     activation: Activation = "relu"  # hidden nonlinearity of the MADEs
     max_log_scale: float = 3.0  # soft bound |log scale| < this per layer (tanh), for stability
+    base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
 
     def validate(self) -> None:
         _check_widths(self.layers, *self.hidden)
         if self.max_log_scale <= 0:
             raise UsageError(f"model.max_log_scale={self.max_log_scale} must be > 0")
+        if self.base_components < 0:
+            raise UsageError(f"model.base_components={self.base_components} must be >= 0")
 
 
 @dataclass(frozen=True)

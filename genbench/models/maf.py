@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from genbench.models.flow import Flow, bounded_log_scale
+from genbench.models.flow import Flow, base_density, bounded_log_scale
 from genbench.models.masked import MADE
 
 
@@ -76,5 +76,6 @@ def build(config, dataset, rngs: nnx.Rngs) -> MAF:
                 dim, m.hidden, m.activation, m.max_log_scale, layer % 2 == 1, rngs=rngs
             )
             for layer in range(m.layers)
-        ]
+        ],
+        base_density(dim, m.base_components, rngs),
     )

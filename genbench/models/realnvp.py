@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from genbench.models.flow import Flow, bounded_log_scale
+from genbench.models.flow import Flow, base_density, bounded_log_scale
 from genbench.models.nets import MLP
 
 
@@ -81,5 +81,6 @@ def build(config, dataset, rngs: nnx.Rngs) -> RealNVP:
         [
             AffineCoupling(kept, m.hidden, m.activation, m.max_log_scale, rngs=rngs)
             for kept in alternating_halves(dim, m.layers)
-        ]
+        ],
+        base_density(dim, m.base_components, rngs),
     )
