@@ -66,8 +66,8 @@ class PixelCNNConfig:
     """Gated PixelCNN (van den Oord et al. 2016) without blind spot: vertical and
     horizontal stacks, Bernoulli or categorical output per pixel."""
 
-    channels: int = 32  # feature maps of each stack
-    layers: int = 4  # gated layers after the first masked convolution
+    channels: int = 16  # feature maps of each stack
+    layers: int = 3  # gated layers after the first one
     kernel: int = 3  # kernel width (odd) of the stacks' convolutions
 
     def validate(self) -> None:
