@@ -15,7 +15,7 @@ from genbench.models.pixelcnn import PixelCNN
 
 def input_jacobian(logits_fn, x):
     """|d logits[d] / d x[j]| summed over examples and output blocks: ``[D_out, D_in]``."""
-    jac = jax.jacfwd(lambda v: logits_fn(v[None])[0])(x)  # [D, (L,) D]
+    jac = jax.jit(jax.jacfwd(lambda v: logits_fn(v[None])[0]))(x)  # [D, (L,) D]
     if jac.ndim == 3:
         jac = jnp.abs(jac).sum(axis=1)
     return np.abs(np.asarray(jac))
