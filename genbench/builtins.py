@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genbench.builtin_diffusion import register_diffusion_models
+from genbench.builtin_flows import register_exact_models
 from genbench.builtin_images import register_image_datasets
 from genbench.config import Preset
 from genbench.data import configs as data_configs
@@ -368,6 +369,7 @@ register_dataset(
 )
 register_image_datasets()
 register_diffusion_models()
+register_exact_models()
 register_metric(
     MetricEntry(
         "molecules",

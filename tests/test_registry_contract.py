@@ -145,7 +145,7 @@ def _measured(model_name: str, dataset_name: str, overrides: dict):
     return out
 
 
-ESTIMATOR_TAGS = ("exact", "elbo", "closed_form", "monte_carlo", "vlb")
+ESTIMATOR_TAGS = ("exact", "dequantized_bound", "elbo", "closed_form", "monte_carlo", "vlb")
 MEASURED = [
     ("vae", "digits_binary", {"model.hidden": (16,)}),
     ("naive_bayes", "naive_bayes_source", {"data.n_train": 200, "data.n_test": 64}),

@@ -28,3 +28,10 @@ def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.
 def bounded_log_std(raw: jax.Array, min_std: float) -> jax.Array:
     """log(min_std + softplus(raw)): a standard deviation that cannot collapse to 0."""
     return jnp.log(min_std + jax.nn.softplus(raw))
+
+
+def max_likelihood_loss(log_p: jax.Array):
+    """The shared step's ``(losses, metrics)`` of maximum likelihood: the negative mean of
+    the batch's exact log-likelihoods ``log_p [B]`` (one parameter group)."""
+    mean = jnp.mean(log_p)
+    return {"params": -mean}, {"log_prob": mean}

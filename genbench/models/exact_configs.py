@@ -1,0 +1,76 @@
+"""Config dataclasses of the exact-likelihood families: normalizing flows (RealNVP, MAF)
+and autoregressive models (MADE, PixelCNN). No jax import, so the CLI can check them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genbench.errors import UsageError
+from genbench.models.configs import Activation
+
+
+def _check_widths(*widths: int) -> None:
+    if any(w < 1 for w in widths):
+        raise UsageError("model.layers and the widths of model.hidden must be >= 1")
+
+
+@dataclass(frozen=True)
+class RealNVPConfig:
+    """RealNVP (Dinh et al. 2017): affine coupling layers on alternating halves."""
+
+    layers: int = 16  # coupling layers; each transforms the half the previous one read
+    hidden: tuple[int, ...] = (64, 64)  # widths of each coupling's scale-and-shift network
+    activation: Activation = "relu"  # hidden nonlinearity of the coupling networks
+    max_log_scale: float = 3.0  # soft bound |log scale| < this per layer (tanh), for stability
+    base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
+
+    def validate(self) -> None:
+        _check_widths(self.layers, *self.hidden)
+        if self.max_log_scale <= 0:
+            raise UsageError(f"model.max_log_scale={self.max_log_scale} must be > 0")
+        if self.base_components < 0:
+            raise UsageError(f"model.base_components={self.base_components} must be >= 0")
+
+
+@dataclass(frozen=True)
+class MAFConfig:
+    """MAF (Papamakarios et al. 2017): affine autoregressive layers, each a MADE."""
+
+    layers: int = 5  # autoregressive layers; the variable order reverses between them
+    hidden: tuple[int, ...] = (128, 128)  # widths of each layer's MADE
+    activation: Activation = "relu"  # hidden nonlinearity of the MADEs
+    max_log_scale: float = 3.0  # soft bound |log scale| < this per layer (tanh), for stability
+    base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
+
+    def validate(self) -> None:
+        _check_widths(self.layers, *self.hidden)
+        if self.max_log_scale <= 0:
+            raise UsageError(f"model.max_log_scale={self.max_log_scale} must be > 0")
+        if self.base_components < 0:
+            raise UsageError(f"model.base_components={self.base_components} must be >= 0")
+
+
+@dataclass(frozen=True)
+class MADEConfig:
+    """MADE (Germain et al. 2015): one masked MLP, Bernoulli or categorical conditionals."""
+
+    hidden: tuple[int, ...] = (500,)  # hidden widths (the paper's MNIST MADE: one layer of 500)
+    activation: Activation = "relu"  # hidden nonlinearity
+
+    def validate(self) -> None:
+        _check_widths(*self.hidden)
+
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    """Gated PixelCNN (van den Oord et al. 2016) without blind spot: vertical and
+    horizontal stacks, Bernoulli or categorical output per pixel."""
+
+    channels: int = 16  # feature maps of each stack
+    layers: int = 3  # gated layers after the first one
+    kernel: int = 3  # kernel width (odd) of the stacks' convolutions
+
+    def validate(self) -> None:
+        _check_widths(self.channels, self.layers)
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            raise UsageError(f"model.kernel={self.kernel} must be an odd number >= 1")
