@@ -54,7 +54,11 @@ register_model(
         name="vae",
         config=model_configs.VAEConfig,
         factory="genbench.models.vae:build",
-        classes=("genbench.models.vae:VAE", "genbench.models.vae:LinearVAE"),
+        classes=(
+            "genbench.models.vae:VAE",
+            "genbench.models.vae:LinearVAE",
+            "genbench.models.vae:ConditionalVAE",
+        ),
         description="VAE, Gaussian latent, Bernoulli or Gaussian MLP decoder",
         defaults=_measured_defaults("vae"),
         presets={
@@ -128,7 +132,7 @@ register_model(
         name="gan",
         config=model_configs.GANConfig,
         factory="genbench.models.gan:build",
-        classes=("genbench.models.gan:GAN",),
+        classes=("genbench.models.gan:GAN", "genbench.models.gan:ConditionalGAN"),
         description="GAN: non-saturating, minimax or WGAN-GP; PacGAN packing; n_critic",
         defaults={
             "train.lr": 1e-4,
@@ -291,6 +295,14 @@ register_metric(
         "genbench.metrics.sample_quality:sample_quality_metrics",
         "modes_captured, high_quality_frac, reverse_kl_modes (2-D mixtures), frechet_distance,"
         " precision, recall, log_prob_source_of_samples (models that sample)",
+    )
+)
+register_metric(
+    MetricEntry(
+        "augmentation",
+        "genbench.metrics.augmentation:augmentation_metrics",
+        "cas_accuracy (classification accuracy score), real_accuracy, augmented_accuracy,"
+        " augmentation_gain (models that sample a given class, labelled data)",
     )
 )
 register_dataset(

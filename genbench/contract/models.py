@@ -120,6 +120,16 @@ class Sampler(Protocol):
 
 
 @runtime_checkable
+class ClassSampler(Protocol):
+    """Sampling of a given class (a class-conditional generator): unlocks the
+    augmentation metrics on labelled data (``cas_accuracy``, ``augmented_accuracy``)."""
+
+    def sample_class(self, rng: Any, labels: Any) -> Any:
+        """One sample of each requested class: ``labels [n]`` integers in ``0..C-1`` ->
+        ``[n, D]`` in the model's input view."""
+
+
+@runtime_checkable
 class Reconstructor(Protocol):
     """Reconstruction: unlocks ``recon_bce`` (binary input) or ``recon_mse``."""
 
@@ -187,6 +197,7 @@ MODEL_CAPABILITIES: dict[str, type] = {
     "kl_posterior_prior": PosteriorKL,
     "iwae_bound": ImportanceBound,
     "sample": Sampler,
+    "sample_class": ClassSampler,
     "reconstruct": Reconstructor,
     "log_joint": ClassConditional,
     "viterbi": StateDecoder,
@@ -316,6 +327,7 @@ __all__ = [
     "PosteriorKL",
     "ImportanceBound",
     "Sampler",
+    "ClassSampler",
     "Reconstructor",
     "ClassConditional",
     "StateDecoder",

@@ -20,12 +20,17 @@ class VAEConfig:
     decoder: Literal["auto", "bernoulli", "gaussian"] = "auto"  # auto: bernoulli on binary data
     linear: bool = False  # linear Gaussian decoder (and encoder): closed-form log p(x)
     min_decoder_std: float = 1e-3  # floor on the Gaussian decoder's standard deviation
+    # a conditional VAE: the one-hot label is an input of the encoder and the decoder
+    # (labelled data only); it can sample a given class (cas_accuracy, augmented_accuracy)
+    conditional: bool = False
 
     def validate(self) -> None:
         if self.latent_dim < 1 or any(h < 1 for h in self.hidden):
             raise UsageError("model.latent_dim and model.hidden widths must be >= 1")
         if self.linear and self.decoder == "bernoulli":
             raise UsageError("model.linear=true needs model.decoder=gaussian (or auto)")
+        if self.linear and self.conditional:
+            raise UsageError("model.linear=true has no conditional form: drop model.conditional")
         if self.min_decoder_std <= 0:
             raise UsageError("model.min_decoder_std must be > 0")
 
@@ -100,6 +105,10 @@ class GANConfig:
     # simultaneous: both players' gradients at the same point, applied together (ALI's
     # and PacGAN's code), which needs n_critic = 1
     updates: Literal["alternating", "simultaneous"] = "alternating"
+    # a conditional GAN (Mirza and Osindero 2014): the one-hot label is appended to the
+    # generator's noise and to each (packed) sample the discriminator judges (labelled
+    # data only); it can sample a given class (cas_accuracy, augmented_accuracy)
+    conditional: bool = False
 
     def validate(self) -> None:
         if not 1 <= self.pack <= 4:

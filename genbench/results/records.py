@@ -217,6 +217,8 @@ ADDED_CONFIG_FIELDS = {
 ADDED_MODEL_FIELDS = {
     ("gan", "init_std"): 0.0,
     ("gan", "updates"): "alternating",
+    ("gan", "conditional"): False,
+    ("vae", "conditional"): False,
 }
 
 
