@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +74,9 @@ def _legend(figure, records: list[dict]) -> None:
             if r["variant"] != r["variant_full"]
         }
     )
+    # Wrapped to the figure's width: a 6-point character is about 1/20 inch wide.
+    width = max(40, int(figure.get_figwidth() * 20))
+    lines = [part for line in lines for part in textwrap.wrap(line, width, subsequent_indent="  ")]
     if lines:  # the figure grows by the legend's height, so the axes keep theirs
         figure.set_figheight(figure.get_figheight() + 0.12 * len(lines))
         figure.supxlabel("\n".join(lines), fontsize=6, x=0.01, ha="left")

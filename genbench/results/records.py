@@ -78,7 +78,12 @@ def run_key(
 # Config fields added after records were written, left out of the key at their default
 # (which behaves as before they existed), so that older runs keep their keys and
 # ``--resume`` still finds them, as ``plugin_versions`` is hashed only when there are any.
-NEUTRAL_DEFAULTS = {("eval", "every"): 0}
+NEUTRAL_DEFAULTS = {
+    ("eval", "every"): 0,
+    # the GAN's PacGAN-protocol knobs (a key drops only this one value of a field)
+    ("model", "init_std"): 0.0,
+    ("model", "updates"): "alternating",
+}
 
 
 def _without_neutral_defaults(config: dict) -> dict:
