@@ -8,6 +8,8 @@ requested digits by the harness's classifier, and a conditional GAN's samples an
 discriminator change with the label.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,6 +25,7 @@ from genbench.data.view import data_view
 from genbench.errors import UsageError
 from genbench.metrics.augmentation import augmentation_metrics, draw_class_samples
 from genbench.metrics.features import feature_extractor
+from genbench.results.records import run_key
 from genbench.runner import build
 from genbench.spec import resolve
 from genbench.train.fit import fit
@@ -30,6 +33,7 @@ from genbench.train.mesh import data_mesh
 
 EVAL = EvalConfig()
 CHANCE = 0.1  # ten digit classes, about equally frequent
+SMALL_MLP = {"model.generator_hidden": (16,), "model.discriminator_hidden": (16,)}
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +121,15 @@ def test_a_conditional_vae_samples_the_requested_digits(digits):
 
 
 def test_the_class_marginal_bound_of_a_conditional_vae_is_below_each_class_bound(digits):
-    spec = resolve("vae", "digits_binary", overrides={"model.conditional": True})
-    _, cvae = build(spec)
+    overrides = {"model.conditional": True, "model.hidden": (16,)}
+    _, cvae = build(resolve("vae", "digits_binary", overrides=overrides))
     x = jnp.asarray(digits.test[:8])
-    per_class = cvae._bound_per_class(x, jax.random.key(0), 20)  # [C, B]
-    bound = cvae.iwae_bound(x, jax.random.key(0), 20)
+
+    @nnx.jit
+    def bounds(model, key):
+        return model._bound_per_class(x, key, 20), model.iwae_bound(x, key, 20)
+
+    per_class, bound = bounds(cvae, jax.random.key(0))  # [C, B], [B]
     prior = jnp.asarray(cvae.class_log_prior)[:, None]
     # log sum_y p(y) exp(L_y) lies between max_y (log p(y) + L_y) and max_y L_y.
     assert jnp.all(bound >= jnp.max(prior + per_class, axis=0) - 1e-4)
@@ -131,9 +139,9 @@ def test_the_class_marginal_bound_of_a_conditional_vae_is_below_each_class_bound
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"model.architecture": "mlp", "model.pack": 2, "model.generator_hidden": (16,)},
+        {"model.architecture": "mlp", "model.pack": 2, **SMALL_MLP},
         {"model.architecture": "conv", "model.pack": 2, "model.channels": 4},
-        {"model.architecture": "mlp", "model.loss": "wgan_gp", "model.generator_hidden": (16,)},
+        {"model.architecture": "mlp", "model.loss": "wgan_gp", **SMALL_MLP},
     ],
     ids=["mlp-pack2", "conv-pack2", "wgan-gp"],
 )
@@ -142,13 +150,15 @@ def test_a_conditional_gan_sees_the_label(digits, overrides):
     _, gan = build(spec)
     assert contract.has(gan, "sample_class") and contract.uses_labels(gan)
     key = jax.random.key(0)
+    sample = nnx.jit(lambda model, labels: model.sample_class(key, labels))
+    loss = nnx.jit(lambda model, batch: model.loss(batch, key)[0])
     zeros, ones = jnp.zeros(6, jnp.int32), jnp.ones(6, jnp.int32)
-    assert not jnp.allclose(gan.sample_class(key, zeros), gan.sample_class(key, ones))
+    assert not jnp.allclose(sample(gan, zeros), sample(gan, ones))
     # The same noise and label give the same sample.
-    np.testing.assert_array_equal(gan.sample_class(key, zeros), gan.sample_class(key, zeros))
+    np.testing.assert_array_equal(sample(gan, zeros), sample(gan, zeros))
     x = jnp.asarray(digits.train[:8])
-    losses_a, _ = gan.loss((x, jnp.zeros(8, jnp.int32)), key)
-    losses_b, _ = gan.loss((x, jnp.full(8, 3, jnp.int32)), key)
+    losses_a = loss(gan, (x, jnp.zeros(8, jnp.int32)))
+    losses_b = loss(gan, (x, jnp.full(8, 3, jnp.int32)))
     assert losses_a["discriminator"] != losses_b["discriminator"]
     assert all(jnp.isfinite(v) for v in losses_a.values())
 
@@ -175,5 +185,13 @@ def test_naive_bayes_samples_a_given_class_and_its_samples_are_unchanged(digits)
     expected = jax.random.bernoulli(k_x, jnp.exp(params.log_p[y])).astype(jnp.float32)
     np.testing.assert_array_equal(nb.sample(key, 50), expected)
     # Many samples of one class have that class's pixel frequencies.
-    samples = nb.sample_class(jax.random.key(4), jnp.full(4000, 7))
+    samples = nnx.jit(lambda m: m.sample_class(jax.random.key(4), jnp.full(4000, 7)))(nb)
     np.testing.assert_allclose(samples.mean(0), np.exp(params.log_p[7]), atol=0.04)
+
+
+def test_an_unconditional_run_keeps_its_run_key():
+    config = {"model": {"latent_dim": 8}, "train": {"steps": 10}}
+    unconditional = {**config, "model": {**config["model"], "conditional": False}}
+    conditional = {**config, "model": {**config["model"], "conditional": True}}
+    key = functools.partial(run_key, "vae", "digits", "1")
+    assert key(unconditional, 0) == key(config, 0) != key(conditional, 0)

@@ -83,6 +83,8 @@ NEUTRAL_DEFAULTS = {
     # the GAN's PacGAN-protocol knobs (a key drops only this one value of a field)
     ("model", "init_std"): 0.0,
     ("model", "updates"): "alternating",
+    # the class-conditional variants of the families (issue 17); off, a model is as before
+    ("model", "conditional"): False,
 }
 
 
