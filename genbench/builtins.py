@@ -78,6 +78,11 @@ register_model(
                 "linear Gaussian encoder and decoder (PPCA): closed-form log p(x)",
                 {"model.linear": True, "model.decoder": "gaussian"},
             ),
+            "conditional": Preset(
+                "conditional VAE (labelled data): the one-hot label into encoder and decoder; "
+                "samples a given class (cas_accuracy, augmented_accuracy)",
+                {"model.conditional": True},
+            ),
         },
     )
 )
@@ -169,6 +174,11 @@ register_model(
                     "train.steps": 400_000,
                     "train.inner_steps": 1000,
                 },
+            ),
+            "conditional": Preset(
+                "conditional GAN (labelled data): the one-hot label appended to G's noise and "
+                "to each sample D judges; samples a given class (cas_accuracy, ...)",
+                {"model.conditional": True},
             ),
             "digits": Preset(
                 "small convolutional GAN for 8x8 digits (DCGAN-style), 32-D noise",
