@@ -56,7 +56,11 @@ register_model(
         name="vae",
         config=model_configs.VAEConfig,
         factory="genbench.models.vae:build",
-        classes=("genbench.models.vae:VAE", "genbench.models.vae:LinearVAE"),
+        classes=(
+            "genbench.models.vae:VAE",
+            "genbench.models.vae:LinearVAE",
+            "genbench.models.vae:ConditionalVAE",
+        ),
         description="VAE, Gaussian latent, Bernoulli or Gaussian MLP decoder",
         defaults=_measured_defaults("vae"),
         presets={
@@ -75,6 +79,11 @@ register_model(
             "linear": Preset(
                 "linear Gaussian encoder and decoder (PPCA): closed-form log p(x)",
                 {"model.linear": True, "model.decoder": "gaussian"},
+            ),
+            "conditional": Preset(
+                "conditional VAE (labelled data): the one-hot label into encoder and decoder; "
+                "samples a given class (cas_accuracy, augmented_accuracy)",
+                {"model.conditional": True},
             ),
         },
     )
@@ -130,7 +139,7 @@ register_model(
         name="gan",
         config=model_configs.GANConfig,
         factory="genbench.models.gan:build",
-        classes=("genbench.models.gan:GAN",),
+        classes=("genbench.models.gan:GAN", "genbench.models.gan:ConditionalGAN"),
         description="GAN: non-saturating, minimax or WGAN-GP; PacGAN packing; n_critic",
         defaults={
             "train.lr": 1e-4,
@@ -167,6 +176,11 @@ register_model(
                     "train.steps": 400_000,
                     "train.inner_steps": 1000,
                 },
+            ),
+            "conditional": Preset(
+                "conditional GAN (labelled data): the one-hot label appended to G's noise and "
+                "to each sample D judges; samples a given class (cas_accuracy, ...)",
+                {"model.conditional": True},
             ),
             "digits": Preset(
                 "small convolutional GAN for 8x8 digits (DCGAN-style), 32-D noise",
@@ -293,6 +307,14 @@ register_metric(
         "genbench.metrics.sample_quality:sample_quality_metrics",
         "modes_captured, high_quality_frac, reverse_kl_modes (2-D mixtures), frechet_distance,"
         " precision, recall, log_prob_source_of_samples (models that sample)",
+    )
+)
+register_metric(
+    MetricEntry(
+        "augmentation",
+        "genbench.metrics.augmentation:augmentation_metrics",
+        "cas_accuracy (classification accuracy score), real_accuracy, augmented_accuracy,"
+        " augmentation_gain (models that sample a given class, labelled data)",
     )
 )
 register_dataset(

@@ -56,6 +56,7 @@ def test_filling_in_copies_and_keeps_present_values():
     assert with_added_fields({"model": {}}, "gan")["model"]["updates"] == "alternating"
     assert with_added_fields({"model": {}}, "vae")["model"]["train_samples"] == 1
     assert with_added_fields({"model": {}}, "hmm")["model"] == {}
+    assert with_added_fields({"model": {}}, "transformer")["model"] == {}
 
 
 def test_an_old_and_a_new_record_of_one_run_share_a_table_row(tmp_path):

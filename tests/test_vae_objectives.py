@@ -205,3 +205,12 @@ def test_iwae_table1_rows_that_differ_only_in_their_objective_are_told_apart(qui
     assert {name: [r["run_id"] for r in ok] for name, (ok, _) in found.items()} == {
         row.name: [row.name] for row in rows
     }
+
+
+def test_a_conditional_vae_keeps_the_default_objective(tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["run", "vae", "digits_binary", "--set", "model.conditional=true"]
+    assert main([*args, "--set", "model.train_samples=5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model.conditional=true trains the one-sample" in err
+    assert not out.exists() or not any(out.iterdir())

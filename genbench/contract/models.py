@@ -130,6 +130,16 @@ class Sampler(Protocol):
 
 
 @runtime_checkable
+class ClassSampler(Protocol):
+    """Sampling of a given class (a class-conditional generator): unlocks the
+    augmentation metrics on labelled data (``cas_accuracy``, ``augmented_accuracy``)."""
+
+    def sample_class(self, rng: Any, labels: Any) -> Any:
+        """One sample of each requested class: ``labels [n]`` integers in ``0..C-1`` ->
+        ``[n, D]`` in the model's input view."""
+
+
+@runtime_checkable
 class Reconstructor(Protocol):
     """Reconstruction: unlocks ``recon_bce`` (binary input) or ``recon_mse``."""
 
@@ -198,6 +208,7 @@ MODEL_CAPABILITIES: dict[str, type] = {
     "iwae_bound": ImportanceBound,
     "vlb": VariationalBound,
     "sample": Sampler,
+    "sample_class": ClassSampler,
     "reconstruct": Reconstructor,
     "log_joint": ClassConditional,
     "viterbi": StateDecoder,
@@ -328,6 +339,7 @@ __all__ = [
     "ImportanceBound",
     "VariationalBound",
     "Sampler",
+    "ClassSampler",
     "Reconstructor",
     "ClassConditional",
     "StateDecoder",

@@ -110,7 +110,7 @@ class FeatureExtractor:
       model: the trained ``FeatureClassifier``.
       shift, scale: input standardisation, x -> (x - shift) / scale.
       train_accuracy: the classifier's accuracy on its training split.
-      path: the cache file.
+      path: the cache file (None for a classifier that is not cached).
       from_cache: whether the parameters were read from the cache (not trained now).
     """
 
@@ -118,7 +118,7 @@ class FeatureExtractor:
     shift: np.ndarray
     scale: float
     train_accuracy: float
-    path: Path
+    path: Path | None
     from_cache: bool
 
     def _standardise(self, x: np.ndarray) -> jax.Array:
@@ -256,21 +256,52 @@ def feature_extractor(dataset, seed: int = CLASSIFIER_SEED) -> FeatureExtractor:
     arrays = _load(path, x.shape[1], num_classes)
     from_cache = arrays is not None
     if arrays is None:
-        shift = x.mean(axis=0)
-        scale = float(np.std(x - shift)) or 1.0
-        standardised = ((x - shift) / scale).astype(np.float32)
-        arrays = _train(standardised, y, num_classes, seed)
-        model = _with_params(x.shape[1], num_classes, arrays)
-        predicted = np.asarray(_predict(model, jnp.asarray(standardised)))
-        arrays |= {"shift": shift, "scale": np.float32(scale)}
-        arrays["version"] = np.int64(FORMAT_VERSION)
-        arrays["train_accuracy"] = np.float64(np.mean(predicted == y))
+        arrays = _fit_arrays(x, y, num_classes, seed)
         _save(path, arrays)
+    return _extractor(arrays, x.shape[1], num_classes, path, from_cache)
+
+
+def _fit_arrays(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int):
+    """The classifier trained on standardised ``x [N, D]`` as a cache entry's arrays."""
+    shift = x.mean(axis=0)
+    scale = float(np.std(x - shift)) or 1.0
+    standardised = ((x - shift) / scale).astype(np.float32)
+    arrays = _train(standardised, y, num_classes, seed)
+    model = _with_params(x.shape[1], num_classes, arrays)
+    predicted = np.asarray(_predict(model, jnp.asarray(standardised)))
+    arrays |= {"shift": shift, "scale": np.float32(scale)}
+    arrays["version"] = np.int64(FORMAT_VERSION)
+    arrays["train_accuracy"] = np.float64(np.mean(predicted == y))
+    return arrays
+
+
+def _extractor(arrays, dim: int, num_classes: int, path, from_cache: bool):
     return FeatureExtractor(
-        _with_params(x.shape[1], num_classes, arrays),
+        _with_params(dim, num_classes, arrays),
         np.asarray(arrays["shift"], np.float32),
         float(arrays["scale"]),
         float(arrays["train_accuracy"]),
         path,
         from_cache,
     )
+
+
+def train_classifier(
+    x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = CLASSIFIER_SEED
+) -> FeatureExtractor:
+    """The feature classifier trained now (not cached) on any labelled examples: the same
+    architecture, standardisation and training as ``feature_extractor``'s (the
+    classification accuracy score trains it on generated data).
+
+    Args:
+      x: data-space examples ``[N, ...]``.
+      y: their labels ``[N]``.
+      num_classes: C.
+      seed: initialisation and data-order seed.
+
+    Returns:
+      a ``FeatureExtractor`` (``path`` None, ``from_cache`` False).
+    """
+    x = np.asarray(x, np.float32).reshape(len(x), -1)
+    arrays = _fit_arrays(x, np.asarray(y), num_classes, seed)
+    return _extractor(arrays, x.shape[1], num_classes, None, False)

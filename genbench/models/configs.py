@@ -28,6 +28,9 @@ class VAEConfig:
     # or "sampled", log q(z|x) - log p(z) at the k samples: the authors' IWAE code, with
     # which the VAE and IWAE objectives at k = 1 are one objective. objective=iwae samples it
     kl: Literal["analytic", "sampled"] = "analytic"
+    # a conditional VAE: the one-hot label is an input of the encoder and the decoder
+    # (labelled data only); it can sample a given class (cas_accuracy, augmented_accuracy)
+    conditional: bool = False
 
     def validate(self) -> None:
         if self.latent_dim < 1 or any(h < 1 for h in self.hidden):
@@ -36,6 +39,8 @@ class VAEConfig:
             raise UsageError(f"model.train_samples={self.train_samples} must be >= 1")
         if self.linear and self.decoder == "bernoulli":
             raise UsageError("model.linear=true needs model.decoder=gaussian (or auto)")
+        if self.linear and self.conditional:
+            raise UsageError("model.linear=true has no conditional form: drop model.conditional")
         if self.min_decoder_std <= 0:
             raise UsageError("model.min_decoder_std must be > 0")
 
@@ -110,6 +115,10 @@ class GANConfig:
     # simultaneous: both players' gradients at the same point, applied together (ALI's
     # and PacGAN's code), which needs n_critic = 1
     updates: Literal["alternating", "simultaneous"] = "alternating"
+    # a conditional GAN (Mirza and Osindero 2014): the one-hot label is appended to the
+    # generator's noise and to each (packed) sample the discriminator judges (labelled
+    # data only); it can sample a given class (cas_accuracy, augmented_accuracy)
+    conditional: bool = False
 
     def validate(self) -> None:
         if not 1 <= self.pack <= 4:

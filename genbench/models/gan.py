@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from genbench import contract
+from genbench.models.conditional import draw_labels, training_class_log_prior, with_label
 from genbench.models.gan_nets import (
     ConvDiscriminator,
     ConvGenerator,
@@ -44,11 +45,12 @@ def adversarial_losses(kind: str, real_logits: jax.Array, fake_logits: jax.Array
     return d_loss, jnp.mean(jax.nn.softplus(-fake_logits))
 
 
-def gradient_penalty(discriminator, real: jax.Array, fake: jax.Array, rng: jax.Array):
-    """E[(|grad_x D(x_hat)|_2 - 1)^2], x_hat = eps real + (1 - eps) fake, eps ~ U[0, 1]."""
+def gradient_penalty(discriminator, real, fake, rng, labels=None):
+    """E[(|grad_x D(x_hat)|_2 - 1)^2], x_hat = eps real + (1 - eps) fake, eps ~ U[0, 1]
+    (a conditional critic's packed ``labels`` are the same for both and held fixed)."""
     eps = jax.random.uniform(rng, (real.shape[0], 1))
     x_hat = eps * real + (1 - eps) * jax.lax.stop_gradient(fake)
-    grads = jax.grad(lambda v: jnp.sum(discriminator(v)))(x_hat)
+    grads = jax.grad(lambda v: jnp.sum(discriminator(v, labels)))(x_hat)
     norms = jnp.sqrt(jnp.sum(grads**2, axis=-1) + 1e-12)
     return jnp.mean((norms - 1) ** 2)
 
@@ -103,17 +105,24 @@ class GAN(nnx.Module):
 
     def loss(self, batch: jax.Array, rng: jax.Array):
         """Both players' losses on ``batch [B, D]`` (B a multiple of ``pack``)."""
+        return self._losses(batch, rng, None)
+
+    def _losses(self, batch, rng, one_hot):
+        """The players' losses; a conditional GAN's fakes take the real batch's one-hot
+        labels ``[B, C]``, and the discriminator sees each packed sample's label."""
         k_z, k_gp = jax.random.split(rng)
         z = jax.random.normal(k_z, (batch.shape[0], self.noise_dim))
-        fake = self._packed(self.generator(z, train=True))
+        fake = self._packed(self.generator(with_label(z, one_hot), train=True))
         real = self._packed(batch.reshape(batch.shape[0], -1))
+        labels = None if one_hot is None else self._packed(one_hot)
+        both_labels = None if labels is None else jnp.concatenate([labels, labels])
         # One discriminator call on both halves: one pair of larger matrix products.
-        logits = self.discriminator(jnp.concatenate([real, fake]))
+        logits = self.discriminator(jnp.concatenate([real, fake]), both_labels)
         real_logits, fake_logits = logits[: len(real)], logits[len(real) :]
         d_loss, g_loss = adversarial_losses(self.kind, real_logits, fake_logits)
         if self.kind == "wgan_gp":
             d_loss = d_loss + self.gp_weight * gradient_penalty(
-                self.discriminator, real, fake, k_gp
+                self.discriminator, real, fake, k_gp, labels
             )
         return {"discriminator": d_loss, "generator": g_loss}, {}
 
@@ -133,6 +142,44 @@ class GAN(nnx.Module):
         return int(2 * (self.n_critic * (g + 6 * d) + 3 * g + 2 * d))
 
 
+class ConditionalGAN(GAN):
+    """A conditional GAN (Mirza and Osindero 2014): G(z, y) and D(x, y), the one-hot label
+    appended to the noise and, for each of a packed input's samples, to what the
+    discriminator sees (MLP: to the input vector; convolutional: as constant channels).
+
+    It trains on ``(x, y)`` batches (``uses_labels``), the fakes of a batch drawn for the
+    real batch's labels, and samples a given class (``sample_class``); ``sample`` draws
+    the classes from the training labels' frequencies.
+
+    Args:
+      class_log_prior: log p(y) of each of the C classes (a tuple).
+      others: as for ``GAN``; the networks take the C label inputs besides.
+    """
+
+    uses_labels = True
+
+    def __init__(self, generator, discriminator, *, class_log_prior, **kwargs):
+        super().__init__(generator, discriminator, **kwargs)
+        self.class_log_prior = tuple(class_log_prior)
+        self.num_classes = len(self.class_log_prior)
+
+    def loss(self, batch, rng: jax.Array):
+        """Both players' losses on a labelled batch ``(x [B, D], y [B])``."""
+        x, y = batch
+        return self._losses(x, rng, jax.nn.one_hot(y, self.num_classes))
+
+    def sample(self, rng: jax.Array, n: int) -> jax.Array:
+        """``n`` samples ``[n, D]`` of classes drawn from the training labels' frequencies."""
+        k_y, k_x = jax.random.split(rng)
+        return self.sample_class(k_x, draw_labels(k_y, self.class_log_prior, n))
+
+    def sample_class(self, rng: jax.Array, labels: jax.Array) -> jax.Array:
+        """One sample ``[n, D]`` of each class of ``labels [n]``."""
+        z = jax.random.normal(rng, (labels.shape[0], self.noise_dim))
+        one_hot = jax.nn.one_hot(labels, self.num_classes)
+        return self.generator(with_label(z, one_hot), train=False)
+
+
 def build(config, dataset, rngs: nnx.Rngs) -> GAN:
     """The GAN of ``config.model`` for ``dataset``: conv networks for images, MLPs otherwise."""
     from genbench.errors import UsageError
@@ -148,16 +195,21 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
     if architecture == "auto":
         architecture = "conv" if image_shape is not None else "mlp"
     dim = dataset.event_size
+    # A conditional GAN's networks take the one-hot label (C inputs) besides.
+    prior = training_class_log_prior(dataset, "gan") if cfg.conditional else ()
+    classes = len(prior)
     # Discrete data is dequantised to [0, 1) by the data view: a sigmoid output matches it.
     squash = dataset.kind in ("binary", "discrete")
     if architecture == "conv":
         if image_shape is None:
             raise UsageError(f"model.architecture=conv needs image data; {dataset.name!r} is not")
-        generator = ConvGenerator(cfg.noise_dim, image_shape, cfg.channels, rngs=rngs)
-        discriminator = ConvDiscriminator(image_shape, cfg.pack, cfg.channels, rngs=rngs)
+        generator = ConvGenerator(cfg.noise_dim + classes, image_shape, cfg.channels, rngs=rngs)
+        discriminator = ConvDiscriminator(
+            image_shape, cfg.pack, cfg.channels, num_classes=classes, rngs=rngs
+        )
     else:
         generator = MLPGenerator(
-            cfg.noise_dim,
+            cfg.noise_dim + classes,
             cfg.generator_hidden,
             dim,
             batchnorm=cfg.generator_batchnorm,
@@ -165,14 +217,12 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
             rngs=rngs,
         )
         discriminator = MaxoutDiscriminator(
-            cfg.pack * dim, cfg.discriminator_hidden, cfg.maxout, rngs=rngs
+            cfg.pack * (dim + classes), cfg.discriminator_hidden, cfg.maxout, rngs=rngs
         )
     if cfg.init_std > 0:
         for network in (generator, discriminator):
             normal_weights(network, cfg.init_std, rngs)
-    return GAN(
-        generator,
-        discriminator,
+    options = dict(
         noise_dim=cfg.noise_dim,
         loss=cfg.loss,
         pack=cfg.pack,
@@ -180,6 +230,9 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
         gp_weight=cfg.gp_weight,
         simultaneous=cfg.updates == "simultaneous",
     )
+    if cfg.conditional:
+        return ConditionalGAN(generator, discriminator, class_log_prior=prior, **options)
+    return GAN(generator, discriminator, **options)
 
 
 def normal_weights(network: nnx.Module, std: float, rngs: nnx.Rngs) -> None:

@@ -75,8 +75,10 @@ class MaxoutDiscriminator(nnx.Module):
         self.pieces = pieces
         self.sizes = sizes
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        h = x
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+        """Logits ``[n]`` of inputs ``[n, in_dim]`` (with ``labels``: the packed one-hot
+        labels ``[n, pack * C]``, appended; ``in_dim`` counts them)."""
+        h = x if labels is None else jnp.concatenate([x, labels], axis=-1)
         for layer in self.layers:
             h = layer(h)
             if self.pieces > 1:
@@ -121,21 +123,36 @@ class ConvGenerator(nnx.Module):
 
 class ConvDiscriminator(nnx.Module):
     """``pack`` images as channels -> 3x3 conv stride 2 (C) -> leaky ReLU -> 3x3 conv stride 2
-    (2C) -> leaky ReLU -> Linear -> one logit."""
+    (2C) -> leaky ReLU -> Linear -> one logit.
 
-    def __init__(self, image_shape, pack: int, channels: int, *, rngs: nnx.Rngs):
+    With ``num_classes`` K > 0 (a conditional GAN) each packed image's one-hot label is K
+    more constant input channels."""
+
+    def __init__(
+        self, image_shape, pack: int, channels: int, *, num_classes: int = 0, rngs: nnx.Rngs
+    ):
         height, width = image_shape
         self.image_shape, self.pack = tuple(image_shape), pack
-        self.conv1 = nnx.Conv(pack, channels, (3, 3), (2, 2), rngs=rngs)
+        in_channels = pack * (1 + num_classes)
+        self.conv1 = nnx.Conv(in_channels, channels, (3, 3), (2, 2), rngs=rngs)
         self.conv2 = nnx.Conv(channels, 2 * channels, (3, 3), (2, 2), rngs=rngs)
         flat = -(-height // 4) * -(-width // 4) * 2 * channels
         self.out = nnx.Linear(flat, 1, rngs=rngs)
         quarter = height * width // 4
-        self._macs = quarter * 9 * pack * channels + quarter // 4 * 9 * 2 * channels**2 + flat
+        self._macs = (
+            quarter * 9 * in_channels * channels + quarter // 4 * 9 * 2 * channels**2 + flat
+        )
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+        """Logits ``[n]`` of packed images ``[n, pack * H * W]`` (and their packed one-hot
+        labels ``[n, pack * K]``)."""
         # x: [n, pack * H * W] -> [n, H, W, pack]
         images = x.reshape(x.shape[0], self.pack, *self.image_shape).transpose(0, 2, 3, 1)
+        if labels is not None:
+            planes = jnp.broadcast_to(
+                labels[:, None, None, :], (*images.shape[:3], labels.shape[-1])
+            )
+            images = jnp.concatenate([images, planes], axis=-1)
         h = jax.nn.leaky_relu(self.conv1(images), 0.2)
         h = jax.nn.leaky_relu(self.conv2(h), 0.2)
         return self.out(h.reshape(h.shape[0], -1))[..., 0]

@@ -97,16 +97,20 @@ class NaiveBayes(nnx.Module):
         return {"params": -jnp.mean(joint)}, {}
 
     def sample(self, rng: jax.Array, n: int) -> jax.Array:
-        """Draws x ``[n, D]`` (the class is drawn and dropped)."""
+        """Draws x ``[n, D]`` (the class is drawn from the prior and dropped)."""
         k_y, k_x = jax.random.split(rng)
+        y = jax.random.categorical(k_y, self.params().log_prior, shape=(n,))
+        return self.sample_class(k_x, y)
+
+    def sample_class(self, rng: jax.Array, labels: jax.Array) -> jax.Array:
+        """Draws x ~ p(x | y) ``[n, D]`` for each class of ``labels [n]``."""
         params = self.params()
-        y = jax.random.categorical(k_y, params.log_prior, shape=(n,))
         if self.features == "categorical":
-            return jax.random.categorical(k_x, params.log_probs[y]).astype(jnp.float32)
+            return jax.random.categorical(rng, params.log_probs[labels]).astype(jnp.float32)
         if self.features == "gaussian":
-            noise = jax.random.normal(k_x, params.means[y].shape)
-            return params.means[y] + jnp.sqrt(params.variances[y]) * noise
-        return jax.random.bernoulli(k_x, jnp.exp(params.log_p[y])).astype(jnp.float32)
+            noise = jax.random.normal(rng, params.means[labels].shape)
+            return params.means[labels] + jnp.sqrt(params.variances[labels]) * noise
+        return jax.random.bernoulli(rng, jnp.exp(params.log_p[labels])).astype(jnp.float32)
 
     def flops_per_example(self) -> int:
         """The joint log-likelihood (one pass over D features for C classes), forward and back."""

@@ -91,6 +91,8 @@ NEUTRAL_DEFAULTS = {
     ("model", "objective"): "elbo",
     ("model", "train_samples"): 1,
     ("model", "kl"): "analytic",
+    # the class-conditional variants of the families (issue 17); off, a model is as before
+    ("model", "conditional"): False,
 }
 
 
@@ -236,6 +238,8 @@ ADDED_MODEL_FIELDS = {
     ("vae", "objective"): "elbo",
     ("vae", "train_samples"): 1,
     ("vae", "kl"): "analytic",
+    ("gan", "conditional"): False,
+    ("vae", "conditional"): False,
 }
 
 
