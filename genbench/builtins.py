@@ -8,17 +8,16 @@ from pathlib import Path
 from genbench.builtin_diffusion import register_diffusion_models
 from genbench.builtin_flows import register_exact_models
 from genbench.builtin_images import register_image_datasets
+from genbench.builtin_metrics import register_builtin_metrics
 from genbench.config import Preset
 from genbench.data import configs as data_configs
 from genbench.models import configs as model_configs
 from genbench.models.fast import train_defaults as fast_path_defaults
 from genbench.registry import (
     DatasetEntry,
-    MetricEntry,
     ModelEntry,
     SuiteEntry,
     register_dataset,
-    register_metric,
     register_model,
     register_suite,
 )
@@ -271,52 +270,7 @@ register_dataset(
         "scikit-learn 8x8 digits binarized at > 7",
     )
 )
-register_metric(
-    MetricEntry(
-        "likelihood",
-        "genbench.metrics.likelihood:likelihood_metrics",
-        "nll, bits_per_dim (sequences: bits_per_token, perplexity, bits_per_char, "
-        "next_token_xent), elbo, kl_posterior_prior, iwae_bound_k*, nll_iwae_k*",
-        seeds_factory="genbench.metrics.likelihood:likelihood_metrics_seeds",
-    )
-)
-register_metric(
-    MetricEntry(
-        "reconstruction",
-        "genbench.metrics.reconstruction:reconstruction_metrics",
-        "recon_bce or recon_mse",
-    )
-)
-register_metric(
-    MetricEntry(
-        "classification",
-        "genbench.metrics.classification:classification_metrics",
-        "accuracy (models with a class-conditional log_joint, labelled data)",
-    )
-)
-register_metric(
-    MetricEntry(
-        "source",
-        "genbench.metrics.divergence:source_metrics",
-        "entropy_source, kl_to_source (datasets with a known density)",
-    )
-)
-register_metric(
-    MetricEntry(
-        "sample_quality",
-        "genbench.metrics.sample_quality:sample_quality_metrics",
-        "modes_captured, high_quality_frac, reverse_kl_modes (2-D mixtures), frechet_distance,"
-        " precision, recall, log_prob_source_of_samples (models that sample)",
-    )
-)
-register_metric(
-    MetricEntry(
-        "augmentation",
-        "genbench.metrics.augmentation:augmentation_metrics",
-        "cas_accuracy (classification accuracy score), real_accuracy, augmented_accuracy,"
-        " augmentation_gain (models that sample a given class, labelled data)",
-    )
-)
+register_builtin_metrics()
 register_dataset(
     DatasetEntry(
         "naive_bayes_source",
@@ -392,13 +346,6 @@ register_dataset(
 register_image_datasets()
 register_diffusion_models()
 register_exact_models()
-register_metric(
-    MetricEntry(
-        "molecules",
-        "genbench.metrics.molecules:molecule_metrics",
-        "validity, uniqueness, novelty of sampled SMILES (MOSES; needs rdkit)",
-    )
-)
 
 
 def _description(path: Path) -> str:
