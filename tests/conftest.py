@@ -32,7 +32,7 @@ _XLA_CACHE = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _XLA_CACHE = tempfile.mkdtemp(prefix="genbench-test-xla-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 * 2**30))
 
 # Start the backend now, with those four devices: an in-process CLI call (``main([...])``)

@@ -52,7 +52,7 @@ def test_wasserstein_losses_and_gradient_penalty_of_a_linear_critic():
     assert float(d_loss) == pytest.approx(0.5 - 2.0) and float(g_loss) == pytest.approx(-0.5)
     w = jnp.array([3.0, 4.0])  # |grad D| = 5 everywhere: the penalty is (5 - 1)^2
     real, fake = jnp.ones((6, 2)), jnp.zeros((6, 2))
-    penalty = gradient_penalty(lambda x: x @ w, real, fake, jax.random.key(0))
+    penalty = gradient_penalty(lambda x, labels: x @ w, real, fake, jax.random.key(0))
     assert float(penalty) == pytest.approx(16.0, rel=1e-5)
 
 
