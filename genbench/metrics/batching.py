@@ -57,12 +57,12 @@ class SeedsFunction:
       models: NNX modules of one graph structure (the seeds of a group).
       fn: per-example function of a model.
       batch_size: examples per compiled call; the last batch is padded.
+      states: ``stacked_states(models)``, when the caller has it already.
     """
 
-    def __init__(self, models: list[nnx.Module], fn: Callable, batch_size: int):
+    def __init__(self, models: list[nnx.Module], fn: Callable, batch_size: int, states=None):
         graphdef, _ = nnx.split(models[0])
-        states = [nnx.split(model)[1] for model in models]
-        self.states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+        self.states = stacked_states(models) if states is None else states
         self.batch_size = batch_size
         self._jitted = compiled(
             fn,
@@ -90,6 +90,12 @@ def padded_batches(data: np.ndarray, batch_size: int):
     padded = np.concatenate([data, np.repeat(data[:1], pad, axis=0)]) if pad else data
     for start in range(0, len(padded), size):
         yield jnp.asarray(padded[start : start + size], jnp.float32)
+
+
+def stacked_states(models: list[nnx.Module]):
+    """The models' states (one structure) stacked on a leading seed axis."""
+    states = [nnx.split(model)[1] for model in models]
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
 
 def _vmapped_call(fn: Callable, graphdef):

@@ -15,7 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from genbench import contract
-from genbench.metrics.batching import ModelFunction, SeedsFunction, test_examples
+from genbench.metrics.batching import (
+    ModelFunction,
+    SeedsFunction,
+    stacked_states,
+    test_examples,
+)
 from genbench.stats import mean_and_se
 
 # The estimator tag of an exact density of dequantised data: E_u[log q((x + u) / L)] plus
@@ -70,11 +75,14 @@ def likelihood_metrics_seeds(models, dataset, view, eval_cfg, rngs) -> list[tupl
     def flat(x):
         return x.reshape(x.shape[0], -1)
 
+    states = stacked_states(models) if len(models) > 1 else None  # once for every function
+
     def per_example(fn, key) -> np.ndarray:  # [seeds, examples]
         keys = [jax.random.fold_in(rng, key) for rng in rngs]
         if len(models) == 1:
             return ModelFunction(model, fn, eval_cfg.batch_size).map(data, keys[0])[None]
-        return SeedsFunction(models, fn, eval_cfg.batch_size).map(data, jnp.stack(keys))
+        seeds = SeedsFunction(models, fn, eval_cfg.batch_size, states)
+        return seeds.map(data, jnp.stack(keys))
 
     def record(name, values, estimator=None):
         for (metrics, estimators), row in zip(results, values, strict=True):

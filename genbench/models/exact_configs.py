@@ -25,11 +25,16 @@ class RealNVPConfig:
     base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
 
     def validate(self) -> None:
-        _check_widths(self.layers, *self.hidden)
-        if self.max_log_scale <= 0:
-            raise UsageError(f"model.max_log_scale={self.max_log_scale} must be > 0")
-        if self.base_components < 0:
-            raise UsageError(f"model.base_components={self.base_components} must be >= 0")
+        _check_flow(self)
+
+
+def _check_flow(config) -> None:
+    """The checks RealNVP and MAF share: widths, the log-scale bound, the base's components."""
+    _check_widths(config.layers, *config.hidden)
+    if config.max_log_scale <= 0:
+        raise UsageError(f"model.max_log_scale={config.max_log_scale} must be > 0")
+    if config.base_components < 0:
+        raise UsageError(f"model.base_components={config.base_components} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,7 @@ class MAFConfig:
     base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
 
     def validate(self) -> None:
-        _check_widths(self.layers, *self.hidden)
-        if self.max_log_scale <= 0:
-            raise UsageError(f"model.max_log_scale={self.max_log_scale} must be > 0")
-        if self.base_components < 0:
-            raise UsageError(f"model.base_components={self.base_components} must be >= 0")
+        _check_flow(self)
 
 
 @dataclass(frozen=True)

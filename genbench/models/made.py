@@ -55,7 +55,26 @@ def sample_pixels(rng: jax.Array, n: int, dim: int, levels: int, logits_fn) -> j
     return jax.lax.fori_loop(0, dim, step, jnp.zeros((n, dim), jnp.float32))
 
 
-class MADEModel(nnx.Module):
+class PixelModel(nnx.Module):
+    """What MADE and PixelCNN share, given ``logits(x)``, ``levels`` and ``dim``: the exact
+    log-likelihood, its loss and pixel-by-pixel sampling."""
+
+    def log_prob(self, x: jax.Array) -> jax.Array:
+        """Exact log p(x) = sum_d log p(x_d | x_<d), ``[N]`` nats."""
+        x = x.reshape(x.shape[0], -1)
+        return pixels_log_prob(self.logits(x), x, self.levels)
+
+    def loss(self, batch: jax.Array, rng: jax.Array):
+        """Negative mean log-likelihood of the batch."""
+        del rng
+        return max_likelihood_loss(self.log_prob(batch))
+
+    def sample(self, rng: jax.Array, n: int) -> jax.Array:
+        """``n`` draws ``[n, D]``, pixel by pixel in raster order (``sample_pixels``)."""
+        return sample_pixels(rng, n, self.dim, self.levels, self.logits)
+
+
+class MADEModel(PixelModel):
     """An autoregressive model of ``[N, D]`` binary or L-level discrete vectors.
 
     Args:
@@ -77,20 +96,6 @@ class MADEModel(nnx.Module):
         those of pixel d read pixels < d only."""
         out = self.net(x / (self.levels - 1))  # inputs scaled to [0, 1]
         return out[:, 0, :] if self.levels == 2 else jnp.swapaxes(out, -1, -2)
-
-    def log_prob(self, x: jax.Array) -> jax.Array:
-        """Exact log p(x) = sum_d log p(x_d | x_<d), ``[N]`` nats."""
-        x = x.reshape(x.shape[0], -1)
-        return pixels_log_prob(self.logits(x), x, self.levels)
-
-    def loss(self, batch: jax.Array, rng: jax.Array):
-        """Negative mean log-likelihood of the batch."""
-        del rng
-        return max_likelihood_loss(self.log_prob(batch))
-
-    def sample(self, rng: jax.Array, n: int) -> jax.Array:
-        """``n`` draws ``[n, D]``, pixel by pixel (``sample_pixels``)."""
-        return sample_pixels(rng, n, self.dim, self.levels, self.logits)
 
     def flops_per_example(self) -> int:
         """Analytic training FLOPs of one example (dense layers, forward + backward)."""

@@ -19,8 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from genbench.models.likelihoods import max_likelihood_loss
-from genbench.models.made import pixels_log_prob, sample_pixels
+from genbench.models.made import PixelModel
 from genbench.models.nets import training_flops
 
 
@@ -79,7 +78,7 @@ class GatedLayer(nnx.Module):
         return gate(v_pre), h_new if self.first else h + h_new
 
 
-class PixelCNN(nnx.Module):
+class PixelCNN(PixelModel):
     """A gated PixelCNN over ``[N, H*W]`` images with ``levels`` values per pixel.
 
     Args:
@@ -114,20 +113,6 @@ class PixelCNN(nnx.Module):
         out = self.logits_layer(jax.nn.relu(self.head(jax.nn.relu(h))))
         out = out.reshape(n, self.dim, self.out_channels)
         return out[..., 0] if self.levels == 2 else out
-
-    def log_prob(self, x: jax.Array) -> jax.Array:
-        """Exact log p(x) = sum over pixels of log p(x_d | x_<d), ``[N]`` nats."""
-        x = x.reshape(x.shape[0], -1)
-        return pixels_log_prob(self.logits(x), x, self.levels)
-
-    def loss(self, batch: jax.Array, rng: jax.Array):
-        """Negative mean log-likelihood of the batch."""
-        del rng
-        return max_likelihood_loss(self.log_prob(batch))
-
-    def sample(self, rng: jax.Array, n: int) -> jax.Array:
-        """``n`` images ``[n, D]``, pixel by pixel in raster order (``sample_pixels``)."""
-        return sample_pixels(rng, n, self.dim, self.levels, self.logits)
 
     def flops_per_example(self) -> int:
         """Analytic training FLOPs of one image: every convolution at every pixel."""
