@@ -116,20 +116,29 @@ def cmd_list(args) -> int:
         if args.what not in (None, what):
             continue
         print(f"{what}:")
+        width = _name_width(entries())
         for name, entry in sorted(entries().items()):
             presets = entry.presets if isinstance(entry, registry.ModelEntry) else {}
             extra = f"  [presets: {', '.join(sorted(presets))}]" if presets else ""
             extra += f"  [plugin {entry.plugin}]" if entry.plugin else ""
-            print(f"  {name:<18} {entry.description}{extra}")
+            print(f"  {name:<{width}}  {entry.description}{extra}")
             if isinstance(entry, registry.ModelEntry) and entry.classes:
-                print(f"  {'':<18} can: {_capabilities(entry)}")
+                print(f"  {'':<{width}}  can: {_capabilities(entry)}")
     if args.what in (None, "reproductions"):
         from genbench.reproduce import descriptions
 
         print("reproductions:")
-        for name, description in descriptions().items():
-            print(f"  {name:<18} {description}")
+        shipped = descriptions()
+        width = _name_width(shipped)
+        for name, description in shipped.items():
+            print(f"  {name:<{width}}  {description}")
     return 0
+
+
+def _name_width(names) -> int:
+    """The name column's width: the longest name, at least 17, so that two spaces always
+    separate a name from its description."""
+    return max([17, *(len(name) for name in names)])
 
 
 def _capabilities(entry) -> str:
