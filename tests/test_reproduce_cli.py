@@ -110,6 +110,27 @@ def test_report_only_gives_match_inconclusive_and_differs(example, tmp_path, cap
     assert "\\begin{tabular}" in latex and latex.rstrip().endswith("% 1 of 3 cells match")
 
 
+def test_a_row_marked_not_reproducible_gives_its_reason_once_and_is_counted(
+    example, tmp_path, capsys
+):
+    _, out, *_ = example
+    one_cell = f'{{ metric = "entropy_source", value = {ENTROPY}, n = 1, tolerance = 0.02 }}'
+    two_cells = f'{one_cell}, {{ metric = "nll", value = -1.0, pm = 0.1, n = 10 }}'
+    path = Path(_with_rows(tmp_path, "marked", [("ran", one_cell), ("too long", two_cells)]))
+    text = path.read_text()
+    second = text.index('name = "too long"')
+    reason = "needs 10x the steps: see the curve"
+    marked = text[:second] + f'not_reproducible = "{reason}"\n' + text[second:]
+    path.write_text(marked)
+    status, md, err = _report(capsys, str(path), "--out", str(out))
+    assert status == 0, err
+    lines = md.rstrip().splitlines()
+    assert lines[-1] == "1 of 3 cells match (2 not reproducible here)"
+    too_long = [line for line in lines if line.startswith("| too long |")]
+    assert len(too_long) == 2 and sum(reason in line for line in too_long) == 1
+    assert all(" – | 0 |" in line for line in too_long)  # no value, no trials
+
+
 def test_report_only_matches_by_overrides_not_run_key(example, tmp_path, capsys):
     path, out, *_ = example
     copy = tmp_path / "copy"

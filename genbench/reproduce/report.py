@@ -82,16 +82,22 @@ def compare_cells(
     return results
 
 
+NOT_REPRODUCIBLE = "not reproducible here"
+
+
 def _why_missing(row, found) -> str:
     if row.not_reproducible is not None:
-        return f"not reproducible here: {row.not_reproducible}"
+        return f"{NOT_REPRODUCIBLE}: {row.not_reproducible}"
     return "missing" if row.name in found else "not in --quick"
 
 
 def summary_line(results: Sequence[CellResult]) -> str:
-    """``K of N cells match``."""
+    """``K of N cells match``, and how many of the N the file marks not reproducible here."""
     k = sum(r.status == "match" for r in results)
-    return f"{k} of {len(results)} cells match"
+    marked = sum(r.status.startswith(NOT_REPRODUCIBLE) for r in results)
+    return f"{k} of {len(results)} cells match" + (
+        f" ({marked} not reproducible here)" if marked else ""
+    )
 
 
 def _note(result: CellResult) -> str:
@@ -131,10 +137,17 @@ def _body(results: Sequence[CellResult], pm: str) -> list[list[str]]:
             f"{number(r.paper)}{pm}{number(r.paper_se)}" if r.paper_se else number(r.paper),
             MISSING if r.difference is None else f"{r.difference:+.3g}",
             r.status if r.verdict is not None else ("missing" if r.status == "missing" else "–"),
-            _note(r),
+            _note(r) if i == 0 or results[i - 1].row != r.row else _repeated_note(r),
         ]
-        for r in results
+        for i, r in enumerate(results)
     ]
+
+
+def _repeated_note(result: CellResult) -> str:
+    """A row's reason for not running, given in full on its first cell only."""
+    if result.status.startswith(NOT_REPRODUCIBLE):
+        return f"{NOT_REPRODUCIBLE} (see the row's first cell)"
+    return _note(result)
 
 
 HEAD = ["row", "metric", "ours (± s.e.)", "n", "paper (± s.e.)", "difference", "verdict", "note"]
