@@ -7,8 +7,9 @@ from __future__ import annotations
 from genbench.models import exact_configs
 from genbench.registry import ModelEntry, register_model
 
-# The flows' defaults: one schedule that meets the issue's thresholds on ring8 and the
-# linear-Gaussian source within 5 minutes on 2 cores (see register_exact_models).
+# The flows' defaults: one schedule for both flows. realnvp on ring8 reaches kl_to_source
+# 0.017 nats in 97 s of training (2 loaded cores); its kl_to_source kept falling to 60,000
+# steps on ring8 (0.20 at 15,000, 0.05 at 45,000) and on linear_gaussian.
 FLOW_TRAIN = {
     "train.steps": 60_000,
     "train.batch_size": 256,
