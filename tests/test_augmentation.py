@@ -164,7 +164,7 @@ def test_a_conditional_gan_sees_the_label(digits, overrides):
 
 
 def test_conditional_models_need_labelled_data():
-    for model in ("vae", "gan"):
+    for model in ("vae", "gan", "realnvp", "maf"):
         spec = resolve(model, "ring8", overrides={"model.conditional": True})
         with pytest.raises(UsageError, match="labelled"):
             build(spec)

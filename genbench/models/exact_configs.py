@@ -18,11 +18,20 @@ def _check_widths(*widths: int) -> None:
 class RealNVPConfig:
     """RealNVP (Dinh et al. 2017): affine coupling layers on alternating halves."""
 
-    layers: int = 16  # coupling layers; each transforms the half the previous one read
+    layers: int = 8  # coupling layers; each transforms the half the previous one read
     hidden: tuple[int, ...] = (64, 64)  # widths of each coupling's scale-and-shift network
     activation: Activation = "relu"  # hidden nonlinearity of the coupling networks
     max_log_scale: float = 3.0  # soft bound |log scale| < this per layer (tanh), for stability
     base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
+    # a learned lower-triangular affine layer at the data end (whitens correlations)
+    affine_layer: bool = True
+    # L2 penalty on the weights of the layers' networks, added to the mean nll (a Gaussian
+    # prior): without it a flow memorises a fixed training set (linear_gaussian's 10,000
+    # points: training nll 2.6 nats below the source's entropy, kl_to_source 3.6 nats)
+    weight_penalty: float = 0.01
+    # a class-conditional flow: the one-hot label into every layer's network, and one set
+    # of base component weights per class
+    conditional: bool = False
 
     def validate(self) -> None:
         _check_flow(self)
@@ -35,6 +44,8 @@ def _check_flow(config) -> None:
         raise UsageError(f"model.max_log_scale={config.max_log_scale} must be > 0")
     if config.base_components < 0:
         raise UsageError(f"model.base_components={config.base_components} must be >= 0")
+    if config.weight_penalty < 0:
+        raise UsageError(f"model.weight_penalty={config.weight_penalty} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,15 @@ class MAFConfig:
     activation: Activation = "relu"  # hidden nonlinearity of the MADEs
     max_log_scale: float = 3.0  # soft bound |log scale| < this per layer (tanh), for stability
     base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
+    # a learned lower-triangular affine layer at the data end (whitens correlations)
+    affine_layer: bool = True
+    # L2 penalty on the weights of the layers' networks, added to the mean nll (a Gaussian
+    # prior): without it a flow memorises a fixed training set (linear_gaussian's 10,000
+    # points: training nll 2.6 nats below the source's entropy, kl_to_source 3.6 nats)
+    weight_penalty: float = 0.01
+    # a class-conditional flow: the one-hot label into every layer's network, and one set
+    # of base component weights per class
+    conditional: bool = False
 
     def validate(self) -> None:
         _check_flow(self)

@@ -5,7 +5,9 @@ unit a degree in 1..D-1, and an output block ``d`` the degree ``d + 1``. A
 hidden unit sees the units of the layer below whose degree is at most its own;
 an output sees only the hidden units of strictly lower degree. So output ``d``
 depends on inputs ``0..d-1`` only, and the network's outputs are the
-conditionals of an autoregressive factorisation in one pass.
+conditionals of an autoregressive factorisation in one pass. Context inputs
+(a class label's one-hot) have degree 0: every hidden unit, so every output,
+sees them.
 
 Hidden degrees cycle through 1..D-1 (not drawn at random), so the masks are a
 function of the sizes alone: constants of the compiled program (not
@@ -29,7 +31,7 @@ def hidden_degrees(width: int, dim: int) -> np.ndarray:
     return np.arange(width) % max(dim - 1, 1) + 1
 
 
-def layer_degrees(dim: int, hidden: Sequence[int], out_blocks: int):
+def layer_degrees(dim: int, hidden: Sequence[int], out_blocks: int, context: int = 0):
     """The degrees on both sides of each layer of a MADE network.
 
     Args:
@@ -37,13 +39,15 @@ def layer_degrees(dim: int, hidden: Sequence[int], out_blocks: int):
       hidden: hidden widths.
       out_blocks: outputs per variable (e.g. 2 for a shift and a log-scale, L for
         the logits of L levels); output ``j`` belongs to variable ``j % D``.
+      context: inputs after the D variables that every output may read (degree 0).
 
     Returns:
       ``[(below, above, strict), ...]`` input layer first: tuples of the degrees of the
       units below and above, and whether a connection needs a strictly lower degree
       below (the output layer) or one at most equal (hidden layers).
     """
-    degrees = [np.arange(1, dim + 1)] + [hidden_degrees(w, dim) for w in hidden]
+    inputs = np.concatenate([np.arange(1, dim + 1), np.zeros(context, int)])
+    degrees = [inputs] + [hidden_degrees(w, dim) for w in hidden]
     layers = [
         (tuple(b.tolist()), tuple(a.tolist()), False)
         for b, a in zip(degrees[:-1], degrees[1:], strict=True)
@@ -92,6 +96,8 @@ class MADE(nnx.Module):
       out_blocks: outputs per variable; the result is ``[..., out_blocks, D]``.
       activation: a key of ``genbench.models.nets.ACTIVATIONS``.
       zero_init: zero output layer (a flow layer that starts at the identity).
+      context: inputs besides the D variables that every output reads (a class label's
+        C one-hot entries); 0 for none.
       rngs: initialisation PRNGs.
     """
 
@@ -103,9 +109,10 @@ class MADE(nnx.Module):
         activation: str = "relu",
         *,
         zero_init: bool = False,
+        context: int = 0,
         rngs: nnx.Rngs,
     ):
-        layers = layer_degrees(dim, hidden, out_blocks)
+        layers = layer_degrees(dim, hidden, out_blocks, context)
         self.layers = nnx.List(
             [
                 MaskedDense(*degrees, zero_init=zero_init and i == len(layers) - 1, rngs=rngs)
@@ -114,12 +121,13 @@ class MADE(nnx.Module):
         )
         self.activation = ACTIVATIONS[activation]
         self.dim, self.out_blocks = dim, out_blocks
-        self.sizes = (dim, *hidden, out_blocks * dim)
+        self.sizes = (dim + context, *hidden, out_blocks * dim)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """The outputs of ``x [..., D]``: ``[..., out_blocks, D]``, block ``[..., k, d]``
-        a function of ``x[..., :d]`` only."""
-        h = x
+    def __call__(self, x: jax.Array, context: jax.Array | None = None) -> jax.Array:
+        """The outputs of ``x [..., D]`` (and of ``context [..., C]``, if the network has
+        context inputs): ``[..., out_blocks, D]``, block ``[..., k, d]`` a function of
+        ``x[..., :d]`` (and the context) only."""
+        h = x if context is None else jnp.concatenate([x, context], axis=-1)
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:

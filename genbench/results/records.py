@@ -240,6 +240,8 @@ ADDED_MODEL_FIELDS = {
     ("vae", "kl"): "analytic",
     ("gan", "conditional"): False,
     ("vae", "conditional"): False,
+    ("realnvp", "conditional"): False,
+    ("maf", "conditional"): False,
 }
 
 
