@@ -240,6 +240,7 @@ ADDED_MODEL_FIELDS = {
     ("vae", "kl"): "analytic",
     ("gan", "conditional"): False,
     ("vae", "conditional"): False,
+    ("vdm", "conditional"): False,
 }
 
 
