@@ -3,6 +3,7 @@ training defaults (no preset needed for ring8 or digits)."""
 
 from __future__ import annotations
 
+from genbench.config import Preset
 from genbench.models.vdm_config import VDMConfig
 from genbench.registry import ModelEntry, register_model
 
@@ -14,7 +15,7 @@ def register_diffusion_models() -> None:
             name="vdm",
             config=VDMConfig,
             factory="genbench.models.vdm:build",
-            classes=("genbench.models.vdm:VDM",),
+            classes=("genbench.models.vdm:VDM", "genbench.models.vdm:ConditionalVDM"),
             description="variational diffusion model: continuous-time bound (nll as vlb), "
             "discretised decoder, ancestral sampling",
             defaults={
@@ -24,6 +25,13 @@ def register_diffusion_models() -> None:
                 "train.schedule": "cosine",
                 "train.min_lr": 1e-4,
                 "train.inner_steps": 100,
+            },
+            presets={
+                "conditional": Preset(
+                    "class-conditional VDM (labelled data): the one-hot label into the noise "
+                    "predictor; samples a given class (cas_accuracy, ...)",
+                    {"model.conditional": True},
+                ),
             },
         )
     )

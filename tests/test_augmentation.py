@@ -4,8 +4,8 @@ The metric is checked where its value is known: a generator that hands back real
 training examples of the requested class scores about the real-data accuracy, one
 that ignores the label scores about chance. The conditional models are checked by
 their samples: a briefly trained conditional VAE's samples are recognised as the
-requested digits by the harness's classifier, and a conditional GAN's samples and
-discriminator change with the label.
+requested digits by the harness's classifier, and a conditional GAN's and a conditional
+VDM's samples and losses change with the label.
 """
 
 import functools
@@ -25,6 +25,7 @@ from genbench.data.view import data_view
 from genbench.errors import UsageError
 from genbench.metrics.augmentation import augmentation_metrics, draw_class_samples
 from genbench.metrics.features import feature_extractor
+from genbench.models.conditional import class_marginal_bound
 from genbench.results.records import run_key
 from genbench.runner import build
 from genbench.spec import resolve
@@ -163,8 +164,41 @@ def test_a_conditional_gan_sees_the_label(digits, overrides):
     assert all(jnp.isfinite(v) for v in losses_a.values())
 
 
+def test_a_conditional_vdm_sees_the_label(digits):
+    overrides = {"model.conditional": True, "model.hidden": (16,), "model.sample_steps": 4}
+    _, vdm = build(resolve("vdm", "digits", overrides=overrides))  # 17 levels: fine-grained
+    assert {"sample_class", "vlb", "loss"} <= contract.capabilities(vdm)
+    assert contract.uses_labels(vdm)
+    key = jax.random.key(0)
+    sample = nnx.jit(lambda model, labels: model.sample_class(key, labels))
+    loss = nnx.jit(lambda model, batch: model.loss(batch, key)[0]["params"])
+    zeros, ones = jnp.zeros(6, jnp.int32), jnp.ones(6, jnp.int32)
+    # Ancestral sampling from the same noise: the label alone moves the samples.
+    assert sample(vdm, zeros).shape == (6, 64)
+    assert not jnp.array_equal(sample(vdm, zeros), sample(vdm, ones))
+    x = jnp.asarray(digits.train[:8])
+    assert loss(vdm, (x, jnp.zeros(8, jnp.int32))) != loss(vdm, (x, jnp.full(8, 3, jnp.int32)))
+    bound = nnx.jit(lambda model: model.vlb(x, key))(vdm)
+    assert bound.shape == (8,) and jnp.all(jnp.isfinite(bound))
+
+
+def test_the_class_marginal_bound_is_tight_at_the_class_posterior():
+    k_prior, k_scores, k_other = jax.random.split(jax.random.key(1), 3)
+    log_prior = jax.nn.log_softmax(jax.random.normal(k_prior, (4,)))
+    scores = 5.0 * jax.random.normal(k_scores, (4, 7))  # per-class bounds, 7 examples
+    exact = jax.nn.logsumexp(log_prior[:, None] + scores, axis=0)  # log sum_y p(y) e^L_y
+    # q = p(y | x) under the scores themselves attains log sum_y p(y) exp(L_y) ...
+    np.testing.assert_allclose(class_marginal_bound(log_prior, scores, scores), exact, rtol=1e-5)
+    # ... and any other q lies below it (by KL(q || p(y | x))).
+    other = class_marginal_bound(log_prior, jax.random.normal(k_other, (4, 7)), scores)
+    assert jnp.all(other < exact)
+    # The bound is linear in the scores at a fixed q: noisy scores average out.
+    shifted = class_marginal_bound(log_prior, scores, scores + 2.0)
+    np.testing.assert_allclose(shifted, exact + 2.0, rtol=1e-5)
+
+
 def test_conditional_models_need_labelled_data():
-    for model in ("vae", "gan", "realnvp", "maf"):
+    for model in ("vae", "gan", "realnvp", "maf", "vdm"):
         spec = resolve(model, "ring8", overrides={"model.conditional": True})
         with pytest.raises(UsageError, match="labelled"):
             build(spec)

@@ -9,12 +9,15 @@ from flax import nnx
 
 from genbench import registry
 from genbench.config import TrainConfig
-from genbench.models import fast, likelihoods, transformer
+from genbench.models import fast, likelihoods, nets, transformer
 from genbench.models.fast.attention import heads_first_causal_attention
 from genbench.models.fast.bernoulli import bernoulli_log_prob_with_written_grad
+from genbench.models.fast.conv import conv_on_patches
 from genbench.models.fast.cpu_dots import CPU_DOT_OPTIONS, cpu_dot_options
 from genbench.models.fast.dense import attend_on_rows, dot_general_on_rows
 from genbench.models.fast.gelu import gelu_with_written_vjp
+from genbench.models.gan_nets import ConvGenerator, upsampling_conv
+from genbench.models.pixelcnn import PixelCNN
 from genbench.models.transformer import Transformer
 from genbench.models.vae import VAE
 
@@ -25,6 +28,7 @@ REPLACEABLE = [
     transformer.dense_product,
     transformer.attend,
     likelihoods.bernoulli_log_prob,
+    nets.conv_product,
 ]
 
 
@@ -90,6 +94,61 @@ def test_dot_general_on_rows_equals_dot_general(lhs_shape, rhs_shape, dims):
     assert_same_values_and_grads(ours, canonical, (lhs, rhs), (0, 1))
 
 
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+@pytest.mark.parametrize(
+    ("lhs_shape", "rhs_shape", "options"),
+    [
+        ((2, 5, 6, 3), (3, 3, 3, 4), dict(window_strides=(1, 1), padding="SAME")),
+        ((2, 7, 7, 3), (3, 3, 3, 4), dict(window_strides=(2, 2), padding="SAME")),
+        ((2, 5, 6, 3), (2, 3, 3, 4), dict(window_strides=(1, 1), padding="VALID")),
+        ((2, 5, 6, 3), (1, 1, 3, 4), dict(window_strides=(1, 1), padding="VALID")),
+        # a transposed convolution: input dilation with explicit (and cropping) pads
+        ((2, 4, 4, 3), (4, 4, 3, 2), dict(window_strides=(1, 1), padding=((2, 2), (2, 1)),
+                                          lhs_dilation=(2, 2))),
+        ((2, 4, 4, 3), (3, 3, 3, 2), dict(window_strides=(1, 2), padding=((-1, 1), (1, 0)))),
+        # passed through as they are: kernel dilation, feature groups
+        ((2, 6, 6, 4), (3, 3, 4, 2), dict(window_strides=(1, 1), padding="SAME",
+                                          rhs_dilation=(2, 2))),
+        ((2, 6, 6, 4), (3, 3, 2, 4), dict(window_strides=(1, 1), padding="SAME",
+                                          feature_group_count=2)),
+    ],
+)  # fmt: skip
+def test_conv_on_patches_equals_conv_general_dilated(lhs_shape, rhs_shape, options):
+    k_a, k_b = jax.random.split(jax.random.key(4))
+    lhs, rhs = jax.random.normal(k_a, lhs_shape), jax.random.normal(k_b, rhs_shape)
+    options = {**options, "dimension_numbers": NHWC}
+
+    def ours(a, b):
+        return conv_on_patches(a, b, **options)
+
+    def canonical(a, b):
+        return nets.conv_product.canonical(a, b, **options)
+
+    assert_same_values_and_grads(ours, canonical, (lhs, rhs), (0, 1), rtol=1e-4, atol=1e-5)
+
+
+def test_conv_on_patches_passes_other_layouts_through():
+    lhs = jax.random.normal(jax.random.key(5), (2, 3, 5, 6))  # NCHW
+    rhs = jax.random.normal(jax.random.key(6), (4, 3, 3, 3))  # OIHW
+    ours = jax.jit(lambda a, b: conv_on_patches(a, b, (1, 1), "SAME"))
+    canonical = jax.jit(lambda a, b: jax.lax.conv_general_dilated(a, b, (1, 1), "SAME"))
+    np.testing.assert_array_equal(ours(lhs, rhs), canonical(lhs, rhs))
+
+
+def test_the_upsampling_conv_is_the_transposed_convolution():
+    up = upsampling_conv(3, 2, 4, rngs=nnx.Rngs(0))
+    transposed = nnx.ConvTranspose(3, 2, (4, 4), (2, 2), rngs=nnx.Rngs(1))
+    transposed.kernel.set_value(up.kernel[...])
+    transposed.bias.set_value(jnp.linspace(-1.0, 1.0, 2))
+    up.bias.set_value(transposed.bias[...])
+    x = jax.random.normal(jax.random.key(7), (2, 4, 4, 3))
+    out = up(x)
+    assert out.shape == (2, 8, 8, 2)
+    np.testing.assert_allclose(out, transposed(x), rtol=1e-5, atol=1e-5)
+
+
 def test_attend_on_rows_equals_embed_attend():
     embedding = nnx.Embed(7, 5, rngs=nnx.Rngs(0))
     graphdef, state = nnx.split(embedding)
@@ -117,6 +176,18 @@ def test_the_selection_point_chooses_fast_paths_on_cpu_only():
             assert fast.implementation(f.fast_path_name, f.canonical, platform) is f.canonical
 
 
+class ConvGeneratorLoss(nnx.Module):
+    """A convolutional generator's mean output as a loss: its up-sampling and pixel
+    convolutions, forward and backward."""
+
+    def __init__(self, *, rngs):
+        self.generator = ConvGenerator(2, (4, 4), 3, rngs=rngs)
+
+    def loss(self, batch, rng):
+        del rng
+        return {"params": jnp.mean(self.generator(batch, train=False) ** 2)}, {}
+
+
 def tiny_transformer(**kw):
     return Transformer(5, 9, n_layer=1, n_head=2, n_embd=8, block_size=8, rngs=nnx.Rngs(0), **kw)
 
@@ -129,6 +200,14 @@ def tiny_transformer(**kw):
         (
             lambda: VAE(6, 2, (8,), "tanh", "bernoulli", 1e-3, rngs=nnx.Rngs(0)),
             (np.arange(24).reshape(4, 6) % 2).astype(np.float32),
+        ),
+        (
+            lambda: PixelCNN((4, 4), 3, 4, 1, 3, rngs=nnx.Rngs(0)),
+            (np.arange(32).reshape(2, 16) % 3).astype(np.float32),
+        ),
+        (
+            lambda: ConvGeneratorLoss(rngs=nnx.Rngs(0)),
+            np.linspace(-1, 1, 6, dtype=np.float32).reshape(3, 2),
         ),
     ],
 )

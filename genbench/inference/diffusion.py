@@ -52,6 +52,13 @@ def level_centres(levels: int) -> jax.Array:
     return (2 * jnp.arange(levels, dtype=jnp.float32) + 1) / levels - 1
 
 
+def _decoder_logit(z_0: jax.Array, gamma_0: jax.Array, centre: jax.Array) -> jax.Array:
+    """log q(z_0 | x = level with ``centre``) up to a term constant in the level:
+    -0.5 (z_0 / alpha_0 - centre)^2 / exp(gamma_0), elementwise (broadcast)."""
+    log_alpha, _ = log_alpha_sigma(gamma_0)
+    return -0.5 * (z_0 * jnp.exp(-log_alpha) - centre) ** 2 * jnp.exp(-gamma_0)
+
+
 def discretised_log_probs(z_0: jax.Array, gamma_0: float | jax.Array, levels: int) -> jax.Array:
     """log p(x_i = k | z_0,i) of the VDM decoder, ``[..., D, L]``, normalised over the L levels.
 
@@ -65,9 +72,7 @@ def discretised_log_probs(z_0: jax.Array, gamma_0: float | jax.Array, levels: in
       levels: L, the number of data values per dimension.
     """
     gamma_0 = jnp.asarray(gamma_0, z_0.dtype)
-    log_alpha, _ = log_alpha_sigma(gamma_0)
-    rescaled = z_0 * jnp.exp(-log_alpha)
-    logits = -0.5 * (rescaled[..., None] - level_centres(levels)) ** 2 * jnp.exp(-gamma_0)
+    logits = _decoder_logit(z_0[..., None], gamma_0, level_centres(levels))
     return jax.nn.log_softmax(logits, axis=-1)
 
 
@@ -76,15 +81,20 @@ def discretised_reconstruction(
 ) -> jax.Array:
     """-log p(x | z_0) under the discretised decoder, summed over the last axis, ``[...]``.
 
+    The data's own logit is computed directly and only the normaliser reduces over the L
+    levels, so no ``[..., D, L]`` array needs to be kept (256-level images: L = 256).
+
     Args:
       levels_x: ``[..., D]`` data as integer levels 0..L-1 (any numeric dtype).
       z_0: ``[..., D]`` latents at t = 0.
       gamma_0: the noise level at t = 0.
       levels: L.
     """
-    log_p = discretised_log_probs(z_0, gamma_0, levels)
-    index = levels_x.astype(jnp.int32)[..., None]
-    return -jnp.sum(jnp.take_along_axis(log_p, index, axis=-1)[..., 0], axis=-1)
+    gamma_0 = jnp.asarray(gamma_0, z_0.dtype)
+    centres = level_centres(levels)
+    own = _decoder_logit(z_0, gamma_0, centres[levels_x.astype(jnp.int32)])
+    normaliser = jax.nn.logsumexp(_decoder_logit(z_0[..., None], gamma_0, centres), axis=-1)
+    return -jnp.sum(own - normaliser, axis=-1)
 
 
 def gaussian_reconstruction(x: jax.Array, z_0: jax.Array, gamma_0: float | jax.Array) -> jax.Array:

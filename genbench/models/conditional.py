@@ -1,5 +1,6 @@
 """What the class-conditional variants of the families share: the label as a one-hot input,
-the class prior of the training labels, and the check that the data has labels."""
+the class prior of the training labels, the check that the data has labels, and a bound
+on log p(x) from per-class bounds."""
 
 from __future__ import annotations
 
@@ -48,3 +49,31 @@ def training_class_log_prior(dataset, model_name: str) -> tuple[float, ...]:
 def draw_labels(rng: jax.Array, log_prior: tuple[float, ...], n: int) -> jax.Array:
     """``n`` classes drawn from ``log_prior``, ``[n]`` int32."""
     return jax.random.categorical(rng, jnp.asarray(log_prior), shape=(n,)).astype(jnp.int32)
+
+
+def class_marginal_bound(
+    log_prior: jax.Array, proposal_scores: jax.Array, scores: jax.Array
+) -> jax.Array:
+    """A lower bound on log p(x) = log sum_y p(y) p(x | y) from per-class lower bounds.
+
+    For any distribution q(y) over the classes, log p(x) >= sum_y q(y) (log p(y) +
+    L(x | y) - log q(y)) whenever L(x | y) <= log p(x | y) (Jensen's inequality over
+    y, as an ELBO over a discrete latent); it is tight at q = p(y | x). Here q is the
+    posterior that ``proposal_scores`` imply, q(y) proportional to p(y) exp(proposal_y).
+    When ``scores`` are unbiased estimates of L(x | y) drawn independently of the
+    proposal's, the result is an unbiased estimate of a valid bound: the bound is linear
+    in L given q. (Plugging the estimates into log sum_y p(y) exp(L_y) instead is biased
+    upwards, the log-sum-exp being convex, unless exp L_y is itself an unbiased estimate
+    of p(x | y), as an importance-weighted bound's is.)
+
+    Args:
+      log_prior: ``[C]`` log p(y).
+      proposal_scores: ``[C, B]`` per-class scores that choose q (estimates of L(x | y)).
+      scores: ``[C, B]`` estimates of L(x | y), independent of ``proposal_scores``.
+
+    Returns:
+      ``[B]`` nats.
+    """
+    log_joint = jnp.asarray(log_prior)[:, None]
+    log_q = jax.nn.log_softmax(log_joint + proposal_scores, axis=0)
+    return jnp.sum(jnp.exp(log_q) * (log_joint + scores - log_q), axis=0)

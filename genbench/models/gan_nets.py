@@ -10,6 +10,35 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genbench.models.nets import conv_product
+
+
+def conv(in_channels: int, out_channels: int, kernel, strides=1, *, rngs, **options) -> nnx.Conv:
+    """``nnx.Conv`` (``SAME`` padding unless ``options`` say otherwise) whose product is
+    ``conv_product``: on CPU, one product of image patches."""
+    return nnx.Conv(
+        in_channels,
+        out_channels,
+        kernel,
+        strides,
+        conv_general_dilated=conv_product,
+        rngs=rngs,
+        **options,
+    )
+
+
+def upsampling_conv(in_channels: int, out_channels: int, kernel: int, *, rngs) -> nnx.Conv:
+    """The transposed convolution ``nnx.ConvTranspose(in, out, (k, k), (2, 2))`` (``SAME``
+    padding: twice the input's height and width, k >= 3), written as the convolution that
+    ``lax.conv_transpose`` lowers it to: the input dilated by 2 and padded by ``ceil(k / 2)``
+    before and ``k - ceil(k / 2)`` after, then a stride-1 ``k x k`` convolution with the same
+    kernel (same parameters, same values), so that it runs through ``conv_product``."""
+    before = -(-kernel // 2)
+    pad = (before, kernel - before)
+    return conv(
+        in_channels, out_channels, (kernel, kernel), padding=(pad, pad), input_dilation=2, rngs=rngs
+    )
+
 
 class MLPGenerator(nnx.Module):
     """noise -> [Linear -> (BatchNorm) -> ReLU] x len(hidden) -> Linear -> output.
@@ -104,9 +133,9 @@ class ConvGenerator(nnx.Module):
         self.start = (height // 2, width // 2, 2 * channels)
         self.project = nnx.Linear(noise_dim, height * width // 4 * 2 * channels, rngs=rngs)
         self.norm1 = nnx.BatchNorm(2 * channels, rngs=rngs)
-        self.up = nnx.ConvTranspose(2 * channels, channels, (4, 4), (2, 2), rngs=rngs)
+        self.up = upsampling_conv(2 * channels, channels, 4, rngs=rngs)
         self.norm2 = nnx.BatchNorm(channels, rngs=rngs)
-        self.to_pixels = nnx.Conv(channels, 1, (3, 3), rngs=rngs)
+        self.to_pixels = conv(channels, 1, (3, 3), rngs=rngs)
         self._macs = noise_dim * height * width // 4 * 2 * channels + height * width * (
             16 * 2 * channels * channels // 4 + 9 * channels
         )
@@ -134,8 +163,8 @@ class ConvDiscriminator(nnx.Module):
         height, width = image_shape
         self.image_shape, self.pack = tuple(image_shape), pack
         in_channels = pack * (1 + num_classes)
-        self.conv1 = nnx.Conv(in_channels, channels, (3, 3), (2, 2), rngs=rngs)
-        self.conv2 = nnx.Conv(channels, 2 * channels, (3, 3), (2, 2), rngs=rngs)
+        self.conv1 = conv(in_channels, channels, (3, 3), (2, 2), rngs=rngs)
+        self.conv2 = conv(channels, 2 * channels, (3, 3), (2, 2), rngs=rngs)
         flat = -(-height // 4) * -(-width // 4) * 2 * channels
         self.out = nnx.Linear(flat, 1, rngs=rngs)
         quarter = height * width // 4

@@ -7,12 +7,19 @@ from collections.abc import Sequence
 import jax
 from flax import nnx
 
+from genbench.models.fast import replaceable
+
 ACTIVATIONS = {
     "relu": jax.nn.relu,
     "tanh": jax.nn.tanh,
     "gelu": jax.nn.gelu,
     "softplus": jax.nn.softplus,
 }
+
+# The product of every convolution of the image families (``nnx.Conv(...,
+# conv_general_dilated=conv_product)``): on CPU, one product of image patches
+# (``genbench.models.fast.conv``).
+conv_product = replaceable("conv_product")(jax.lax.conv_general_dilated)
 
 
 class MLP(nnx.Module):

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from genbench.models.made import PixelModel
-from genbench.models.nets import training_flops
+from genbench.models.nets import conv_product, training_flops
 
 
 def gate(x: jax.Array) -> jax.Array:
@@ -56,7 +56,9 @@ class GatedLayer(nnx.Module):
     def __init__(self, in_channels, channels, kernel, first, *, rngs: nnx.Rngs):
         half = kernel // 2
         self.half, self.first = half, first
-        conv = lambda shape, i, o: nnx.Conv(i, o, shape, padding="VALID", rngs=rngs)  # noqa: E731
+        conv = lambda shape, i, o: nnx.Conv(  # noqa: E731
+            i, o, shape, padding="VALID", conv_general_dilated=conv_product, rngs=rngs
+        )
         self.vertical = conv((half + 1, kernel), in_channels, 2 * channels)
         self.horizontal = conv((1, half + 1), in_channels, 2 * channels)
         self.vertical_to_horizontal = conv((1, 1), 2 * channels, 2 * channels)
@@ -99,8 +101,12 @@ class PixelCNN(PixelModel):
             + [GatedLayer(channels, channels, kernel, False, rngs=rngs) for _ in range(layers)]
         )
         self.out_channels = 1 if levels == 2 else levels
-        self.head = nnx.Conv(channels, channels, (1, 1), rngs=rngs)
-        self.logits_layer = nnx.Conv(channels, self.out_channels, (1, 1), rngs=rngs)
+        self.head = nnx.Conv(
+            channels, channels, (1, 1), conv_general_dilated=conv_product, rngs=rngs
+        )
+        self.logits_layer = nnx.Conv(
+            channels, self.out_channels, (1, 1), conv_general_dilated=conv_product, rngs=rngs
+        )
 
     def logits(self, x: jax.Array) -> jax.Array:
         """The conditionals' logits of ``x [N, D]``: ``[N, D]`` (binary) or ``[N, D, L]``;

@@ -30,6 +30,10 @@ class VDMConfig:
     # kl_to_source a standard error of 0.28 nats over 2000 examples (the diffusion term is
     # heavy-tailed); the average of 32 lowers it without changing what is estimated
     bound_samples: int = 32
+    # a class-conditional VDM: the one-hot label is an input of the noise predictor (labelled
+    # data only); it can sample a given class (cas_accuracy, augmented_accuracy), and its
+    # bound on log p(x) sums the class out (ConditionalVDM), at C times the draws
+    conditional: bool = False
 
     def validate(self) -> None:
         if any(h < 1 for h in self.hidden) or self.time_features < 1:

@@ -242,6 +242,7 @@ ADDED_MODEL_FIELDS = {
     ("vae", "conditional"): False,
     ("realnvp", "conditional"): False,
     ("maf", "conditional"): False,
+    ("vdm", "conditional"): False,
 }
 
 

@@ -11,6 +11,7 @@ canonical form it replaces (``tests/test_fast_paths.py``):
 - ``gelu``: exact GELU with its derivative written out (custom VJP).
 - ``bernoulli``: the Bernoulli log-likelihood with its gradient written out.
 - ``dense``: a dense layer's product taken over flattened rows, ``[N * T, C]``.
+- ``conv``: a convolution taken as one product of image patches with the flattened kernel.
 - ``cpu_dots``: XLA:CPU's matrix-product library of the compiled training step.
 
 A model file marks a function that may be replaced with ``replaceable(name)``
@@ -39,6 +40,7 @@ FAST_PATHS: dict[str, dict[str, str]] = {
         "bernoulli_log_prob": "genbench.models.fast.bernoulli:bernoulli_log_prob_with_written_grad",
         "dense_product": "genbench.models.fast.dense:dot_general_on_rows",
         "attend": "genbench.models.fast.dense:attend_on_rows",
+        "conv_product": "genbench.models.fast.conv:conv_on_patches",
     },
 }
 
