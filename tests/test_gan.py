@@ -9,7 +9,7 @@ from flax import nnx
 
 from genbench.cli import main
 from genbench.config import GroupOverride, TrainConfig
-from genbench.models.gan import GAN, adversarial_losses, gradient_penalty
+from genbench.models.gan import GAN, adversarial_losses, calibrated, gradient_penalty
 from genbench.models.gan_nets import MaxoutDiscriminator, MLPGenerator
 from genbench.results import validate_record
 from genbench.runner import build, existing_records, run, run_suite
@@ -210,3 +210,19 @@ def test_bad_gan_settings_are_one_line_exit_2(args, fragment, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and fragment in err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_batchnorm_generator_samples_with_statistics_at_its_current_weights():
+    generator = MLPGenerator(2, (8, 8), 2, batchnorm=True, squash=False, rngs=nnx.Rngs(0))
+    # Running averages far from the weights' own statistics, as after a fast-moving run.
+    generator(3.0 + jax.random.normal(jax.random.key(1), (64, 2)), train=True)
+    running = jax.tree.map(jnp.copy, nnx.state(generator, nnx.BatchStat))
+    z = jax.random.normal(jax.random.key(2), (256, 2))
+    copy = calibrated(generator, z)
+    # The copy normalises with the calibration batch's own statistics ...
+    np.testing.assert_allclose(copy(z, train=False), nnx.clone(generator)(z, train=True), atol=1e-5)
+    assert not np.allclose(copy(z, train=False), generator(z, train=False), atol=1e-2)
+    # ... and the generator's running statistics are left as they were.
+    jax.tree.map(np.testing.assert_array_equal, running, nnx.state(generator, nnx.BatchStat))
+    plain = MLPGenerator(2, (8,), 2, batchnorm=False, squash=False, rngs=nnx.Rngs(0))
+    assert calibrated(plain, z) is plain
