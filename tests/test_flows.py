@@ -216,7 +216,7 @@ def test_a_conditional_flow_learns_from_labelled_batches_of_the_shared_step(flow
 def test_the_weight_penalty_counts_the_network_weights_only(flow):
     model = perturbed(flow, 3)
     x = jax.random.normal(jax.random.key(0), (8, 3))
-    model.weight_penalty = 0.0
+    model.weight_penalty = model.base_penalty = 0.0
     unpenalised = float(model.loss(x, None)[0]["params"])
     model.weight_penalty = 0.5
     kernels = sum(
@@ -228,3 +228,25 @@ def test_the_weight_penalty_counts_the_network_weights_only(flow):
     assert float(model.loss(x, None)[0]["params"]) == pytest.approx(
         unpenalised + 0.5 * kernels, rel=1e-5
     )
+
+
+@pytest.mark.parametrize("flow", sorted(FLOWS))
+def test_the_base_penalty_is_zero_at_n01_and_off_on_fresh_sources(flow):
+    model = perturbed(flow, 3)
+    x = jax.random.normal(jax.random.key(0), (8, 3))
+    model.weight_penalty = model.base_penalty = 0.0
+    unpenalised = float(model.loss(x, None)[0]["params"])
+    model.base_penalty = 0.5
+    squares = float(jnp.sum(model.base.means[...] ** 2) + jnp.sum(model.base.log_stds[...] ** 2))
+    assert squares > 0
+    assert float(model.loss(x, None)[0]["params"]) == pytest.approx(
+        unpenalised + 0.5 * squares, rel=1e-5
+    )
+    # Every component N(0, I): the mixture is N(0, I) whatever its weights, unpenalised.
+    nnx.update(model.base, {"means": jnp.zeros_like(model.base.means[...])})
+    nnx.update(model.base, {"log_stds": jnp.zeros_like(model.base.log_stds[...])})
+    assert float(model.base.penalty()) == 0.0
+    # The default penalty holds on a fixed training set, and is off on a fresh source.
+    fixed = build(resolve(flow, "linear_gaussian"))[1]
+    fresh = build(resolve(flow, "linear_gaussian", overrides={"data.fresh": True}))[1]
+    assert (fixed.base_penalty, fresh.base_penalty) == (0.01, 0.0)

@@ -29,6 +29,10 @@ class RealNVPConfig:
     # prior): without it a flow memorises a fixed training set (linear_gaussian's 10,000
     # points: training nll 2.6 nats below the source's entropy, kl_to_source 3.6 nats)
     weight_penalty: float = 0.01
+    # L2 penalty on the mixture base's means and log standard deviations, on a fixed
+    # training set only (pulls every component to N(0, I), where the mixture's weights
+    # cannot overfit; linear_gaussian's kl_to_source 0.095 -> 0.007 nats for RealNVP)
+    base_penalty: float = 0.01
     # a class-conditional flow: the one-hot label into every layer's network, and one set
     # of base component weights per class
     conditional: bool = False
@@ -52,8 +56,11 @@ def _check_flow(config) -> None:
 class MAFConfig:
     """MAF (Papamakarios et al. 2017): affine autoregressive layers, each a MADE."""
 
-    layers: int = 5  # autoregressive layers; the variable order reverses between them
-    hidden: tuple[int, ...] = (128, 128)  # widths of each layer's MADE
+    # autoregressive layers; the variable order reverses between them. 8 of (64, 64), as
+    # realnvp's: ring8's kl_to_source 0.0075 nats in 72 s of training, where 5 of (128, 128)
+    # reached 0.10 in 132 s
+    layers: int = 8
+    hidden: tuple[int, ...] = (64, 64)  # widths of each layer's MADE
     activation: Activation = "relu"  # hidden nonlinearity of the MADEs
     max_log_scale: float = 3.0  # soft bound |log scale| < this per layer (tanh), for stability
     base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
@@ -63,6 +70,10 @@ class MAFConfig:
     # prior): without it a flow memorises a fixed training set (linear_gaussian's 10,000
     # points: training nll 2.6 nats below the source's entropy, kl_to_source 3.6 nats)
     weight_penalty: float = 0.01
+    # L2 penalty on the mixture base's means and log standard deviations, on a fixed
+    # training set only (pulls every component to N(0, I), where the mixture's weights
+    # cannot overfit; linear_gaussian's kl_to_source 0.095 -> 0.007 nats for RealNVP)
+    base_penalty: float = 0.01
     # a class-conditional flow: the one-hot label into every layer's network, and one set
     # of base component weights per class
     conditional: bool = False
