@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -97,8 +98,12 @@ def is_writer() -> bool:
     return jax.process_index() == 0
 
 
+@functools.cache
 def git_revision() -> str | None:
-    """The git revision of the genbench checkout, or None when not in a repository."""
+    """The git revision of the genbench checkout, or None when not in a repository.
+
+    Read once per process (``genbench.runner`` asks on import, at a command's start): a
+    long suite records the code it runs, not a revision committed while it ran."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -113,9 +118,11 @@ def git_revision() -> str | None:
     return out.stdout.strip() or None
 
 
+@functools.cache
 def git_dirty() -> bool | None:
     """Whether tracked files of the genbench checkout have uncommitted changes; None when
-    not in a repository (an installed package) or git cannot tell."""
+    not in a repository (an installed package) or git cannot tell. Read once per process,
+    as ``git_revision``."""
     try:
         out = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],

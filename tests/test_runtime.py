@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from genbench import runtime
 from genbench.cli import main
 from genbench.runtime import DEFAULT_CPU_DEVICES, cpu_device_count
 from tests.subprocess_cli import run_genbench
@@ -54,3 +55,22 @@ def test_a_non_finite_setting_is_bad_input(value, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "must be a finite number" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_records_report_the_checkout_as_the_process_loaded_it(monkeypatch):
+    """A long suite's records name the code it runs: the revision and the dirty flag are
+    read once, when the runner is imported, not again for each record."""
+    import genbench.runner  # noqa: F401  (reads them on import)
+
+    before = (runtime.git_revision(), runtime.git_dirty())
+
+    run = runtime.subprocess.run
+
+    def no_git(command, *args, **kwargs):
+        assert command[0] != "git", "git asked again"
+        return run(command, *args, **kwargs)
+
+    monkeypatch.setattr(runtime.subprocess, "run", no_git)
+    env = runtime.environment()
+    assert (env["git_revision"], env["git_dirty"]) == before
+    assert before[0] is None or len(before[0]) == 40
