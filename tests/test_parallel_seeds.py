@@ -38,7 +38,14 @@ CASES = {
     "naive_bayes": (
         "naive_bayes",
         "naive_bayes_source",
-        {"train.fit": "gradient", "train.steps": 40, "train.inner_steps": 20},
+        # 2,000 training examples: the augmentation metrics train a classifier on as many
+        {
+            "train.fit": "gradient",
+            "train.steps": 40,
+            "train.inner_steps": 20,
+            "data.n_train": 2000,
+            "data.n_test": 500,
+        },
     ),
     "hmm": (
         "hmm",
