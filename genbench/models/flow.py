@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genbench import contract
 from genbench.inference.gaussian import diag_normal_log_prob, standard_normal_log_prob
 from genbench.models.conditional import draw_labels, training_class_log_prior
 from genbench.models.likelihoods import max_likelihood_loss
@@ -319,7 +320,7 @@ def assemble(config, dataset, name: str, make_layers, kinds, rngs: nnx.Rngs) -> 
     layers += make_layers(len(prior))
     base = base_density(dim, m.base_components, rngs, len(prior))
     # A source that draws fresh training data cannot be memorised: no prior against it.
-    base_penalty = 0.0 if getattr(dataset, "fresh", False) else m.base_penalty
+    base_penalty = 0.0 if contract.draws_fresh(dataset) else m.base_penalty
     flow, conditional_flow = kinds
     if m.conditional:
         return conditional_flow(layers, base, prior, m.weight_penalty, base_penalty)
