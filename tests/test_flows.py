@@ -34,35 +34,27 @@ class _Config:
         self.model = model
 
 
+def _small_flow(build, config, layers):
+    """``(dim, components=3, classes=0) -> flow``: ``build`` of a small ``config``."""
+
+    def make(dim, components=3, classes=0):
+        model = config(
+            layers=layers,
+            hidden=(16,),
+            base_components=components,
+            conditional=classes > 0,
+            affine_layer=True,
+        )
+        return build(_Config(model), _Data(dim, classes), nnx.Rngs(0))
+
+    return make
+
+
 # Each flow, small, built for ``dim`` variables on a base of ``components`` (0: N(0, I));
 # class-conditional for ``classes`` > 0.
 FLOWS = {
-    "realnvp": lambda dim, components=3, classes=0: realnvp.build(
-        _Config(
-            RealNVPConfig(
-                layers=4,
-                hidden=(16,),
-                base_components=components,
-                conditional=classes > 0,
-                affine_layer=True,
-            )
-        ),
-        _Data(dim, classes),
-        nnx.Rngs(0),
-    ),
-    "maf": lambda dim, components=3, classes=0: maf.build(
-        _Config(
-            MAFConfig(
-                layers=3,
-                hidden=(16,),
-                base_components=components,
-                conditional=classes > 0,
-                affine_layer=True,
-            )
-        ),
-        _Data(dim, classes),
-        nnx.Rngs(0),
-    ),
+    "realnvp": _small_flow(realnvp.build, RealNVPConfig, layers=4),
+    "maf": _small_flow(maf.build, MAFConfig, layers=3),
 }
 
 

@@ -188,16 +188,19 @@ class Flow(nnx.Module):
 
     def _penalty(self) -> jax.Array:
         """``weight_penalty`` times the squared weights of the layers' networks (their
-        ``kernel`` parameters: not the affine layer's matrix, not the base)."""
-        base = self.base_penalty * self.base.penalty() if self.base_penalty else 0.0
-        if not self.weight_penalty:
-            return jnp.zeros(()) + base
-        squares = [
-            jnp.sum(v.get_value() ** 2)
-            for path, v in nnx.iter_graph(self.layers)
-            if isinstance(v, nnx.Param) and path and path[-1] == "kernel"
-        ]
-        return self.weight_penalty * sum(squares) + base
+        ``kernel`` parameters: not the affine layer's matrix), plus ``base_penalty`` times
+        the base's own penalty; a penalty of 0 adds nothing to the program."""
+        penalty = jnp.zeros(())
+        if self.weight_penalty:
+            squares = [
+                jnp.sum(v.get_value() ** 2)
+                for path, v in nnx.iter_graph(self.layers)
+                if isinstance(v, nnx.Param) and path and path[-1] == "kernel"
+            ]
+            penalty = penalty + self.weight_penalty * sum(squares)
+        if self.base_penalty:
+            penalty = penalty + self.base_penalty * self.base.penalty()
+        return penalty
 
     def to_noise(self, x: jax.Array, one_hot: jax.Array | None = None):
         """``(u, log |det du/dx|)`` of ``x [N, D]``: ``[N, D]`` and ``[N]`` (given each
@@ -256,7 +259,12 @@ class ConditionalFlow(Flow):
     uses_labels = True
 
     def __init__(
-        self, layers, base, class_log_prior, weight_penalty: float = 0.0, base_penalty=0.0
+        self,
+        layers,
+        base,
+        class_log_prior,
+        weight_penalty: float = 0.0,
+        base_penalty: float = 0.0,
     ):
         super().__init__(layers, base, weight_penalty, base_penalty)
         self.class_log_prior = tuple(class_log_prior)

@@ -56,8 +56,7 @@ def calibrated(generator: nnx.Module, calibration_input: jax.Array) -> nnx.Modul
       generator: ``(z, train) -> x``.
       calibration_input: ``[K, noise_dim (+ C)]`` generator inputs.
     """
-    norms = [m for _, m in nnx.iter_modules(generator) if isinstance(m, nnx.BatchNorm)]
-    if not norms:
+    if not any(isinstance(m, nnx.BatchNorm) for _, m in nnx.iter_modules(generator)):
         return generator
     copy = nnx.clone(generator)
     for _, module in nnx.iter_modules(copy):
