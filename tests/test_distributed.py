@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from subprocess_cli import TEST_XLA_FLAGS
 
 from genbench.cli import main
 from genbench.results import read_records
@@ -55,7 +56,7 @@ def _start_processes(out, logs, count: int) -> list[tuple[subprocess.Popen, obje
       (process, its log file, in ``logs``) pairs: a file, not a pipe, never fills and blocks.
     """
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    env.pop("XLA_FLAGS", None)  # --cpu-devices decides
+    env["XLA_FLAGS"] = TEST_XLA_FLAGS  # no device count: --cpu-devices decides
     coordinator = f"127.0.0.1:{_free_port()}"
     started = []
     for index in range(count):

@@ -16,6 +16,7 @@ FAST_EVAL = {
     "eval.nll_k": 10,
     "eval.iwae_k": (2,),
     "eval.source_samples": 300,
+    "eval.source_steps": 200,
     "eval.max_examples": 60,
 }
 
@@ -38,13 +39,14 @@ CASES = {
     "naive_bayes": (
         "naive_bayes",
         "naive_bayes_source",
-        # 2,000 training examples: the augmentation metrics train a classifier on as many
+        # 500 training examples: the augmentation metrics train a classifier on as many (and
+        # as many generated), full-batch, 500 steps each
         {
             "train.fit": "gradient",
             "train.steps": 40,
             "train.inner_steps": 20,
-            "data.n_train": 2000,
-            "data.n_test": 500,
+            "data.n_train": 500,
+            "data.n_test": 200,
         },
     ),
     "hmm": (

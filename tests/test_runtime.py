@@ -7,7 +7,7 @@ import pytest
 from genbench import runtime
 from genbench.cli import main
 from genbench.runtime import DEFAULT_CPU_DEVICES, cpu_device_count
-from tests.subprocess_cli import run_genbench
+from tests.subprocess_cli import TEST_XLA_FLAGS, run_genbench
 
 FLAG = "--xla_force_host_platform_device_count"
 
@@ -33,7 +33,7 @@ def test_the_users_xla_flags_device_count_is_honoured(tmp_path):
     small = ["--set", "data.n_train=400", "--set", "data.n_test=100"]
     done = _genbench(
         "run", "naive_bayes", "naive_bayes_source", "--out", "out", *small,
-        cwd=tmp_path, xla_flags=f"{FLAG}=2",
+        cwd=tmp_path, xla_flags=f"{FLAG}=2 {TEST_XLA_FLAGS}",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]

@@ -88,11 +88,18 @@ class CategoricalHMMSource(HMMSource):
         return hmm.categorical_emission_log_likelihoods(self.params[2], x)
 
     def emit(self, rng, states):
-        return jax.random.categorical(rng, jnp.log(self.params[2])[states])
+        return _categorical_emissions(rng, self.params[2], states)
 
     def log_prob(self, x: jax.Array) -> jax.Array:
         """Exact log p(x_{1:T}) of each symbol sequence ``[n, T]``."""
         return hmm.categorical_log_likelihood(*self.params, x)
+
+
+@jax.jit
+def _categorical_emissions(rng, emission_probs, states):
+    """A symbol per state of ``states``, compiled once per shape (eager, the draw compiled
+    anew for every source built; the bits are the same)."""
+    return jax.random.categorical(rng, jnp.log(emission_probs)[states])
 
 
 class GaussianHMMSource(HMMSource):
