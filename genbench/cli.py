@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list registered models, datasets or suites")
     p.add_argument(
-        "what", nargs="?", choices=("models", "datasets", "suites", "reproductions"), default=None
+        "what",
+        nargs="?",
+        choices=("models", "datasets", "metrics", "suites", "reproductions"),
+        default=None,
     )
     p.set_defaults(handler=cmd_list)
 
@@ -111,7 +114,12 @@ def warn_plugin_problems() -> None:
 
 def cmd_list(args) -> int:
     warn_plugin_problems()
-    tables = {"models": registry.models, "datasets": registry.datasets, "suites": registry.suites}
+    tables = {
+        "models": registry.models,
+        "datasets": registry.datasets,
+        "metrics": registry.metrics,  # the groups that eval.groups names
+        "suites": registry.suites,
+    }
     for what, entries in tables.items():
         if args.what not in (None, what):
             continue

@@ -81,6 +81,10 @@ class EvalConfig:
     source_samples: int = 2000  # fresh source samples (sequences) for kl_to_source
     source_steps: int = 1000  # length of the fresh sequences for kl_rate_to_source
     timing_calls: int = 20  # timed calls for step_ms (median, after warm-up)
+    # the metric groups to measure, by their registered names (likelihood, source,
+    # sample_quality, augmentation, ...); empty: every group. Each group draws from its own
+    # key, so leaving one out changes no other group's numbers
+    groups: tuple[str, ...] = ()
     # steps between evaluations of the metrics into the history of a gradient fit (a
     # convergence curve), on the validation split where the dataset has one, else the test
     # split; a multiple of train.inner_steps; 0: only the final evaluation. Not training time

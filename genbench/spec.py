@@ -123,6 +123,12 @@ def resolve(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError(f"seed={seed!r} must be an integer >= 0")
     validate(config)
+    unknown = sorted(set(config.eval.groups) - set(registry.metrics()))
+    if unknown:
+        raise UsageError(
+            f"eval.groups names no metric group {', '.join(map(repr, unknown))}; "
+            f"allowed: {choices(registry.metrics())}"
+        )
     return RunSpec(model, dataset, preset, seed, config, suite)
 
 

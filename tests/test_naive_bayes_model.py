@@ -7,7 +7,12 @@ from genbench.results import validate_record
 from genbench.runner import run
 from genbench.spec import resolve
 
-FAST_EVAL = {"eval.timing_calls": 3, "eval.source_samples": 20_000}
+# The likelihood and the KL to the source: the groups these tests read.
+FAST_EVAL = {
+    "eval.timing_calls": 3,
+    "eval.source_samples": 20_000,
+    "eval.groups": ("likelihood", "source"),
+}
 
 
 @pytest.fixture(scope="module")

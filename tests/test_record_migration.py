@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from genbench import registry
-from genbench.config import EvalConfig, TrainConfig
+from genbench.config import EvalConfig, TrainConfig, to_dict
 from genbench.results import aggregate, read_records
 from genbench.results.records import ADDED_CONFIG_FIELDS, ADDED_MODEL_FIELDS, with_added_fields
 from tests.record_factory import make_record
@@ -16,8 +16,9 @@ SECTIONS = {"train": TrainConfig(), "eval": EvalConfig()}
 
 
 def test_each_added_field_reads_as_its_current_default():
+    """As a record holds it: JSON values (a tuple default is a list)."""
     for (section, name), value in ADDED_CONFIG_FIELDS.items():
-        assert getattr(SECTIONS[section], name) == value, f"{section}.{name}"
+        assert to_dict(getattr(SECTIONS[section], name)) == value, f"{section}.{name}"
     for (model, name), value in ADDED_MODEL_FIELDS.items():
         assert getattr(registry.get_model(model).config(), name) == value, f"{model}.{name}"
 
@@ -51,7 +52,7 @@ def test_filling_in_copies_and_keeps_present_values():
     }
     assert filled["train"] == {**train_added, "steps": 3, "cpu_dots": "eigen"}
     assert filled["train"]["compute_dtype"] == "float32"
-    assert filled["eval"] == {"every": 0}
+    assert filled["eval"] == {"every": 0, "groups": []}
     assert "every" not in with_added_fields({"train": {}})  # no eval section: left out
     assert with_added_fields({"model": {}}, "gan")["model"]["updates"] == "alternating"
     assert with_added_fields({"model": {}}, "vae")["model"]["train_samples"] == 1

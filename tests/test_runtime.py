@@ -30,7 +30,7 @@ def _genbench(*args, cwd, xla_flags=None):
 
 
 def test_the_users_xla_flags_device_count_is_honoured(tmp_path):
-    small = ["--set", "data.n_train=400", "--set", "data.n_test=100"]
+    small = ["--set", "data.n_train=400", "--set", "data.n_test=100", "--set", "eval.groups=source"]
     done = _genbench(
         "run", "naive_bayes", "naive_bayes_source", "--out", "out", *small,
         cwd=tmp_path, xla_flags=f"{FLAG}=2 {TEST_XLA_FLAGS}",

@@ -207,6 +207,7 @@ def test_kl_rate_to_an_order_two_markov_source_is_small_and_not_negative():
         "eval.source_samples": 200,
         "eval.source_steps": 200,
         "eval.timing_calls": 2,
+        "eval.groups": ("source",),
     }
     record = run(resolve("transformer", "markov", None, overrides), devices=jax.devices()[:1])
     assert record.status == "ok", record.error

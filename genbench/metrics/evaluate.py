@@ -16,7 +16,8 @@ from genbench import contract, registry
 
 
 def evaluate(model, dataset, view, eval_cfg, seed: int):
-    """Measures ``model`` on ``dataset`` with every registered metric group.
+    """Measures ``model`` on ``dataset`` with every registered metric group (or those of
+    ``eval.groups``).
 
     Args:
       model: the trained NNX module.
@@ -46,6 +47,8 @@ def evaluate_seeds(models, dataset, view, eval_cfg, seeds) -> list[tuple[dict, d
     """
     results = [({}, {}) for _ in models]
     for name, entry in registry.metrics().items():
+        if eval_cfg.groups and name not in eval_cfg.groups:
+            continue
         keys = [_group_key(seed, name) for seed in seeds]
         if len(models) > 1 and entry.seeds_factory is not None:
             factory = registry.resolve_factory(entry.seeds_factory)

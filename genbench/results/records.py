@@ -80,6 +80,7 @@ def run_key(
 # ``--resume`` still finds them, as ``plugin_versions`` is hashed only when there are any.
 NEUTRAL_DEFAULTS = {
     ("eval", "every"): 0,
+    ("eval", "groups"): [],
     # the GAN's PacGAN-protocol knobs (a key drops only this one value of a field)
     ("model", "init_std"): 0.0,
     ("model", "updates"): "alternating",
@@ -231,6 +232,7 @@ ADDED_CONFIG_FIELDS = {
     ("train", "cpu_dots"): "ynnpack",
     ("train", "compute_dtype"): "float32",
     ("eval", "every"): 0,
+    ("eval", "groups"): [],
     ("train", "stages"): 8,
     ("train", "stage_growth"): 3.0,
     ("train", "stage_decay"): 10 ** (-1 / 7),
