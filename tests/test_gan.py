@@ -202,8 +202,17 @@ def test_diverging_gan_is_recorded_as_failed_and_the_suite_goes_on(tmp_path):
         (["--set", "model.architecture=conv"], "needs image data"),
         (["--set", "model.updates=simultaneous", "--set", "model.n_critic=5"], "must be 1"),
         (["--set", "model.init_std=-0.1"], "model.init_std=-0.1 must be >= 0"),
+        (["--set", "model.batchnorm_statistics=pack"], "model.batchnorm_statistics"),
     ],
-    ids=["pack-range", "pack-batch", "loss-name", "conv-on-2d", "simultaneous", "init-std"],
+    ids=[
+        "pack-range",
+        "pack-batch",
+        "loss-name",
+        "conv-on-2d",
+        "simultaneous",
+        "init-std",
+        "bn-statistics",
+    ],
 )
 def test_bad_gan_settings_are_one_line_exit_2(args, fragment, tmp_path, capsys):
     assert main(["run", "gan", "ring8", *args, "--out", str(tmp_path)]) == 2
@@ -226,3 +235,42 @@ def test_a_batchnorm_generator_samples_with_statistics_at_its_current_weights():
     jax.tree.map(np.testing.assert_array_equal, running, nnx.state(generator, nnx.BatchStat))
     plain = MLPGenerator(2, (8,), 2, batchnorm=False, squash=False, rngs=nnx.Rngs(0))
     assert calibrated(plain, z) is plain
+
+
+def test_slot_statistics_are_the_generator_run_once_per_slot():
+    """PacGAN's code runs G on each pack slot's noise separately: with
+    ``batchnorm_statistics=slot`` one call on the packed layout (row r in slot r mod m)
+    gives the same samples, and running statistics moved by the slots' mean statistics."""
+    slots = 3
+    generator = MLPGenerator(2, (8, 8), 2, batchnorm=True, squash=False, rngs=nnx.Rngs(0))
+    z = 0.5 + jax.random.normal(jax.random.key(1), (30, 2))
+    alone = [nnx.clone(generator) for _ in range(slots)]
+    expected = np.empty((30, 2), np.float32)
+    for j, copy in enumerate(alone):
+        expected[j::slots] = copy(z[j::slots], train=True)
+    np.testing.assert_allclose(generator(z, train=True, slots=slots), expected, atol=1e-5)
+    slot_means = [nnx.state(copy, nnx.BatchStat) for copy in alone]
+    mean_of_slots = jax.tree.map(lambda *s: sum(s) / slots, *slot_means)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+        nnx.state(generator, nnx.BatchStat),
+        mean_of_slots,
+    )
+    # Whole-batch statistics differ: the slots see different batches.
+    whole = nnx.clone(generator)
+    assert not np.allclose(whole(z, train=True), expected, atol=1e-3)
+
+
+def test_slot_statistics_train_a_packed_gan_and_leave_pack_one_unchanged():
+    slot = {"model.batchnorm_statistics": "slot"}
+    one = [
+        run(resolve("gan", "ring8", "pacgan", SMALL | extra), devices=jax.devices()[:1])
+        for extra in ({}, slot)
+    ]
+    assert one[0].metrics == one[1].metrics
+    packed = run(
+        resolve("gan", "ring8", "pacgan", SMALL | slot | {"model.pack": 2}),
+        devices=jax.devices()[:1],
+    )
+    assert packed.status == "ok", packed.error
+    assert packed.metrics["modes_captured"] >= 1

@@ -105,6 +105,9 @@ class GANConfig:
     architecture: Literal["auto", "mlp", "conv"] = "auto"  # auto: conv for images, mlp otherwise
     generator_hidden: tuple[int, ...] = (400, 400, 400, 400)  # MLP generator widths (ReLU)
     generator_batchnorm: bool = True  # BatchNorm after each generator hidden layer
+    # the generator's BatchNorm statistics in training: over the whole batch, or over each
+    # pack slot's draws (PacGAN's code runs G once per slot; MLP generator)
+    batchnorm_statistics: Literal["batch", "slot"] = "batch"
     discriminator_hidden: tuple[int, ...] = (200, 200, 200)  # MLP discriminator widths
     maxout: int = 5  # pieces per maxout unit of the MLP discriminator (1: ReLU)
     channels: int = 32  # base channel count of the convolutional networks

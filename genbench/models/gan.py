@@ -100,6 +100,8 @@ class GAN(nnx.Module):
       gp_weight: lambda of the gradient penalty.
       simultaneous: both players updated from the same point in one phase (else the
         discriminator's ``n_critic`` phases, then the generator's).
+      slot_statistics: in training, the generator's BatchNorm statistics per pack slot
+        (PacGAN's code runs G once per slot), else over the whole batch.
     """
 
     input_kind = "continuous"
@@ -115,11 +117,13 @@ class GAN(nnx.Module):
         n_critic: int,
         gp_weight: float,
         simultaneous: bool = False,
+        slot_statistics: bool = False,
     ):
         self.generator, self.discriminator = generator, discriminator
         self.noise_dim, self.kind, self.pack = noise_dim, loss, pack
         self.n_critic, self.gp_weight = n_critic, gp_weight
         self.simultaneous = simultaneous
+        self.slots = pack if slot_statistics else 1
 
     def param_groups(self):
         return {
@@ -144,7 +148,7 @@ class GAN(nnx.Module):
         labels ``[B, C]``, and the discriminator sees each packed sample's label."""
         k_z, k_gp = jax.random.split(rng)
         z = jax.random.normal(k_z, (batch.shape[0], self.noise_dim))
-        fake = self._packed(self.generator(with_label(z, one_hot), train=True))
+        fake = self._packed(self._train_generator(with_label(z, one_hot)))
         real = self._packed(batch.reshape(batch.shape[0], -1))
         labels = None if one_hot is None else self._packed(one_hot)
         both_labels = None if labels is None else jnp.concatenate([labels, labels])
@@ -157,6 +161,12 @@ class GAN(nnx.Module):
                 self.discriminator, real, fake, k_gp, labels
             )
         return {"discriminator": d_loss, "generator": g_loss}, {}
+
+    def _train_generator(self, z: jax.Array) -> jax.Array:
+        """G(z) in training mode (BatchNorm per slot when asked)."""
+        if self.slots > 1:
+            return self.generator(z, train=True, slots=self.slots)
+        return self.generator(z, train=True)
 
     def _calibration_one_hot(self, rng: jax.Array) -> jax.Array | None:
         """The labels appended to the calibration draws (none: unconditional)."""
@@ -253,6 +263,8 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
     if architecture == "conv":
         if image_shape is None:
             raise UsageError(f"model.architecture=conv needs image data; {dataset.name!r} is not")
+        if cfg.batchnorm_statistics == "slot":
+            raise UsageError("model.batchnorm_statistics=slot needs the MLP generator")
         generator = ConvGenerator(cfg.noise_dim + classes, image_shape, cfg.channels, rngs=rngs)
         discriminator = ConvDiscriminator(
             image_shape, cfg.pack, cfg.channels, num_classes=classes, rngs=rngs
@@ -279,6 +291,7 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
         n_critic=cfg.n_critic,
         gp_weight=cfg.gp_weight,
         simultaneous=cfg.updates == "simultaneous",
+        slot_statistics=cfg.batchnorm_statistics == "slot",
     )
     if cfg.conditional:
         return ConditionalGAN(generator, discriminator, class_log_prior=prior, **options)

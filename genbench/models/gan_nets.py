@@ -40,6 +40,23 @@ def upsampling_conv(in_channels: int, out_channels: int, kernel: int, *, rngs) -
     )
 
 
+def slot_batch_norm(norm: nnx.BatchNorm, h: jax.Array, slots: int) -> jax.Array:
+    """``norm`` in training mode with statistics per slot: rows ``r mod slots`` of
+    ``h [n, F]`` are normalised by their own mean and (biased) variance, then scaled and
+    shifted by ``norm``'s parameters. The running statistics move towards the slots' mean
+    statistics (PacGAN's code averages its per-slot population updates the same way).
+    """
+    grouped = h.reshape(-1, slots, h.shape[-1])  # [n / slots, slots, F]
+    mean = jnp.mean(grouped, axis=0)
+    var = jnp.mean(jnp.square(grouped - mean), axis=0)
+    y = (grouped - mean) * jax.lax.rsqrt(var + norm.epsilon)
+    y = y * norm.scale.get_value() + norm.bias.get_value()
+    keep = norm.momentum
+    norm.mean.set_value(keep * norm.mean.get_value() + (1 - keep) * jnp.mean(mean, axis=0))
+    norm.var.set_value(keep * norm.var.get_value() + (1 - keep) * jnp.mean(var, axis=0))
+    return y.reshape(h.shape)
+
+
 class MLPGenerator(nnx.Module):
     """noise -> [Linear -> (BatchNorm) -> ReLU] x len(hidden) -> Linear -> output.
 
@@ -72,12 +89,25 @@ class MLPGenerator(nnx.Module):
         self.squash = squash
         self.sizes = (*sizes, out_dim)
 
-    def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+    def __call__(self, z: jax.Array, train: bool, slots: int = 1) -> jax.Array:
+        """``x [n, out_dim]`` for ``z [n, noise_dim]``.
+
+        Args:
+          z: the inputs.
+          train: BatchNorm with the batch's statistics (and updating the running ones),
+            else with the running statistics.
+          slots: in training, BatchNorm statistics per pack slot: row r belongs to slot
+            ``r mod slots`` (the layout ``GAN`` packs), as if G ran once per slot.
+        """
         h = z
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if len(self.norms):
-                h = self.norms[i](h, use_running_average=not train)
+                norm = self.norms[i]
+                if train and slots > 1:
+                    h = slot_batch_norm(norm, h, slots)
+                else:
+                    h = norm(h, use_running_average=not train)
             h = jax.nn.relu(h)
         x = self.out(h)
         return jax.nn.sigmoid(x) if self.squash else x

@@ -84,6 +84,7 @@ NEUTRAL_DEFAULTS = {
     # the GAN's PacGAN-protocol knobs (a key drops only this one value of a field)
     ("model", "init_std"): 0.0,
     ("model", "updates"): "alternating",
+    ("model", "batchnorm_statistics"): "batch",
     # the "stages" learning-rate schedule's shape (read by no other schedule)
     ("train", "stages"): 8,
     ("train", "stage_growth"): 3.0,
@@ -241,6 +242,7 @@ ADDED_CONFIG_FIELDS = {
 ADDED_MODEL_FIELDS = {
     ("gan", "init_std"): 0.0,
     ("gan", "updates"): "alternating",
+    ("gan", "batchnorm_statistics"): "batch",
     ("vae", "objective"): "elbo",
     ("vae", "train_samples"): 1,
     ("vae", "kl"): "analytic",
