@@ -365,6 +365,11 @@ def cmd_reproduce(args) -> int:
     from genbench.runtime import is_writer
 
     check_device_options(args)
+    if args.set:
+        raise UsageError(
+            "--set: a reproduction's settings are its file's (its rows are matched to records "
+            "by them); copy the file to a .toml of your own to change one"
+        )
     job_options = _job_options(args)
     repro, specs = prepare(args.name, args.quick, args.seeds, args.format)
     size = group_size(args.parallel_seeds, args.seed_chunk)

@@ -166,6 +166,7 @@ def test_report_only_on_a_directory_without_records_is_bad_input(example, tmp_pa
         (["nope"], "unknown reproduction 'nope'"),
         (["pacgan-table1", "--seeds", "0"], "--seeds=0 must be >= 1"),
         (["pacgan-table1", "--format", "html"], "invalid choice"),
+        (["pacgan-table1", "--set", "train.lr=1e-3"], "a reproduction's settings are its file's"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, fragment, tmp_path, capsys):
