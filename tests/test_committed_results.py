@@ -83,6 +83,9 @@ def reruns(tmp_path_factory) -> dict[str, dict]:
     # XLA's default optimisation, as the committed records were made: the tests' faster
     # compile options (TEST_XLA_FLAGS) round differently enough to move a sample metric.
     env |= {"XLA_FLAGS": f"{FLAG}={count}", "JAX_PLATFORMS": "cpu"}
+    # A cache of its own: the feature classifier of the sample metrics trained under these
+    # flags, as the committed runs trained theirs, not one a test worker trained first.
+    env["GENBENCH_CACHE"] = str(tmp_path_factory.mktemp("committed-cache"))
     done = subprocess.run(
         [sys.executable, "-c", RERUN, str(path)],
         env=env,
