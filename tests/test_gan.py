@@ -276,3 +276,11 @@ def test_slot_statistics_train_a_packed_gan_and_leave_pack_one_unchanged():
     )
     assert packed.status == "ok", packed.error
     assert packed.metrics["modes_captured"] >= 1
+
+
+def test_slot_statistics_with_the_conv_generator_is_one_line_exit_2(tmp_path, capsys):
+    argv = ["run", "gan", "digits", "--set", "model.batchnorm_statistics=slot"]
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "batchnorm_statistics=slot needs the MLP generator" in err
+    assert not any(tmp_path.iterdir())
