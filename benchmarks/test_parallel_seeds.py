@@ -37,9 +37,10 @@ from genbench.registry import get_dataset, resolve_factory
 from genbench.runner import build_model, run
 from genbench.seed_runs import run_group
 from genbench.spec import _read_suite as read_suite
-from genbench.spec import resolve
+from genbench.spec import resolve, seed_groups
 from genbench.train.fit import fit, fit_seeds
 from genbench.train.mesh import data_mesh
+from genbench.train.seed_limits import whole_group_limit
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
 CASES = {  # (suite, model, dataset, preset, overrides that pick the run)
@@ -106,6 +107,21 @@ class Sequential:
         return self.warm.run(steps * self.seeds)
 
 
+class DefaultGroups:
+    """S seeds as ``--parallel-seeds`` with no size trains them on this platform: groups
+    of at most the family's limit (``genbench.train.seed_limits``), one after another."""
+
+    def __init__(self, spec, seeds: int, warmed: dict[int, Warm]):
+        specs = [dataclasses.replace(spec, seed=s) for s in range(seeds)]
+        self.chunks = [len(g) for g in seed_groups(specs, None, whole_group_limit)]
+        for size in set(self.chunks) - set(warmed):
+            warmed[size] = Warm(spec, list(range(size)))
+        self.warmed = warmed
+
+    def run(self, steps: int) -> float:
+        return [self.warmed[size].run(steps) for size in self.chunks][-1]
+
+
 @pytest.fixture(scope="module")
 def seed_results():
     path = RESULTS / f"parallel_seeds_{jax.default_backend()}.json"
@@ -117,9 +133,11 @@ def test_seeds_per_second_of_a_group_against_sequential_runs(case, seed_results)
     spec = suite_spec(case)
     inner = spec.config.train.inner_steps
     one = Warm(spec, [0])
+    warmed = {1: one}
     rows = {}
     for size in SIZES:
         group = Warm(spec, list(range(size))) if size > 1 else one
+        warmed.setdefault(size, group)
         sequential = Sequential(one, size)
         timing = interleaved_ratio(group, sequential, ROUNDS, 4 * inner, (inner, inner), SEGMENT_S)
         rows[size] = {
@@ -128,6 +146,13 @@ def test_seeds_per_second_of_a_group_against_sequential_runs(case, seed_results)
             "sequential_ms_per_step_median": timing["torch_step_ms_median"],
             "quiet_rounds": timing["quiet_rounds"],
         }
+        default = DefaultGroups(spec, size, warmed)
+        if default.chunks != [size]:  # the default path is not this one group: time it too
+            timing = interleaved_ratio(
+                default, sequential, ROUNDS, 4 * inner, (inner, inner), SEGMENT_S
+            )
+            rows[size]["default_chunks"] = default.chunks
+            rows[size]["default_seeds_per_s_ratio_median"] = timing["ratio_median"]
         print(f"\n{case} S={size}: {rounded(rows[size])}")
     base = rows[1]["group_ms_per_step_median"]
     for row in rows.values():

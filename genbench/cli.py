@@ -243,8 +243,12 @@ def cmd_run(args) -> int:
     from genbench.progress import progress_bars, step_callback
     from genbench.results.records import write_record
     from genbench.seed_runs import run_group
+    from genbench.train.seed_limits import whole_group_limit
 
-    groups = [[spec] for spec in specs] if size is None else seed_groups(specs, size or None)
+    if size is None:
+        groups = [[spec] for spec in specs]
+    else:
+        groups = seed_groups(specs, size or None, whole_group_limit)
     records = []
     params_dir = out if args.save_model else None
     with progress_bars() as bars:

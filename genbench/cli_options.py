@@ -74,7 +74,8 @@ def add_seed_group_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="S",
         help="train runs that differ only in their seed as one program, at most S seeds "
-        "each (default: all of them)",
+        "each (default: all of them, or the model family's measured limit on this "
+        "platform: 2 for the GAN and 1 for the transformer on CPU)",
     )
     parser.add_argument(
         "--seed-chunk",

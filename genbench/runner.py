@@ -315,16 +315,19 @@ def run_suite(
       on_done: ``(token, record) -> None`` after each run (a ``RunRecord``).
       published: the suite's published reference numbers, added to its table.
       parallel_seeds: None to run every spec on its own; else the runs that differ only
-        in their seed train together, at most this many per program (0: whole groups;
+        in their seed train together, at most this many per program (0: whole groups, or
+        the family's limit on this platform: ``genbench.train.seed_limits``;
         ``genbench.seed_runs``). ``on_start`` then sees each group's first spec, and
         ``on_done`` gets its token with the group's first record and None with the rest.
     """
     from genbench.spec import seed_groups
+    from genbench.train.seed_limits import whole_group_limit
 
     todo = pending_runs(specs, out_dir, resume)
-    batches = (
-        [[s] for s in todo] if parallel_seeds is None else seed_groups(todo, parallel_seeds or None)
-    )
+    if parallel_seeds is None:
+        batches = [[s] for s in todo]
+    else:
+        batches = seed_groups(todo, parallel_seeds or None, whole_group_limit)
     failed = 0
     for batch in batches:
         token, progress = on_start(batch[0]) if on_start else (None, None)

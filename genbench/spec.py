@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +43,19 @@ def group_key(spec: RunSpec) -> str:
     return dataclasses.replace(spec, seed=0).run_key
 
 
-def seed_groups(specs: Sequence[RunSpec], size: int | None = None) -> list[list[RunSpec]]:
+def seed_groups(
+    specs: Sequence[RunSpec],
+    size: int | None = None,
+    whole_limit: Callable[[str], int | None] | None = None,
+) -> list[list[RunSpec]]:
     """``specs`` grouped by ``group_key`` (in order of first appearance), each group cut
-    into chunks of at most ``size`` seeds (None: whole groups).
+    into chunks of at most ``size`` seeds.
+
+    Args:
+      specs: the runs.
+      size: the most seeds per chunk; None: whole groups.
+      whole_limit: with ``size`` None, the most seeds per chunk of a model family's
+        group (``genbench.train.seed_limits.whole_group_limit``; None from it: whole).
 
     Raises:
       UsageError: ``size`` below 1.
@@ -57,7 +67,8 @@ def seed_groups(specs: Sequence[RunSpec], size: int | None = None) -> list[list[
         groups.setdefault(group_key(spec), []).append(spec)
     chunks = []
     for group in groups.values():
-        step = size or len(group)
+        limit = whole_limit(group[0].model) if size is None and whole_limit else None
+        step = size or limit or len(group)
         chunks += [group[i : i + step] for i in range(0, len(group), step)]
     return chunks
 

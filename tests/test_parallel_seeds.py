@@ -1,6 +1,7 @@
 """Seeds in parallel, as a user runs them: each seed's record from a group equals its
 sequential run's, on the command line, in suites, with chunks and shards."""
 
+import functools
 import json
 
 import jax
@@ -11,6 +12,7 @@ from genbench import runner
 from genbench.cli import main
 from genbench.seed_runs import run_group
 from genbench.spec import resolve, seed_groups, shard_groups
+from genbench.train.seed_limits import whole_group_limit
 
 FAST_EVAL = {
     "eval.nll_k": 10,
@@ -120,6 +122,38 @@ def test_groups_chunks_and_shards_keep_a_groups_seeds_together():
     for part in shards:
         for group in seed_groups(part):
             assert len(group) in (0, 5, 2)
+
+
+def test_whole_groups_take_the_familys_limit_and_an_explicit_size_is_kept():
+    """With no size, a family measured slower in large groups on CPU trains in small ones
+    (``genbench.train.seed_limits``); elsewhere, and for an explicit size, as asked."""
+    gans = specs_of("gan", seeds=(0, 1, 2, 3, 4))
+    both = gans + specs_of("transformer", seeds=(0, 1, 2)) + specs_of("vae", seeds=(0, 1, 2))
+
+    def sizes(size, platform):
+        limit = functools.partial(whole_group_limit, platform=platform)
+        return [len(g) for g in seed_groups(both, size, limit)]
+
+    assert sizes(None, "cpu") == [2, 2, 1, 1, 1, 1, 3]
+    assert sizes(None, "gpu") == [5, 3, 3]
+    assert sizes(4, "cpu") == [4, 1, 3, 3]
+    assert [len(g) for g in seed_groups(both)] == [5, 3, 3]
+
+
+def test_run_parallel_seeds_on_cpu_records_the_group_sizes_it_ran(tmp_path):
+    """``genbench run gan ... --seeds 3 --parallel-seeds`` on CPU: groups of 2 and 1, each
+    record names the size of the program that trained it."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("the limits are CPU's")
+    command = ["run", "gan", "ring8", "--seeds", "3", "--parallel-seeds", "--out", str(tmp_path)]
+    for key, value in (CASES["gan"][2] | {"eval.timing_calls": 2}).items():
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        command += ["--set", f"{key}={text}"]
+    assert main(command) == 0
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert all(r["config"]["model"]["discriminator_hidden"] == [32] for r in records)
+    sizes = {r["seed"]: r["throughput"].get("parallel_seeds", 1) for r in records}
+    assert sizes == {0: 2, 1: 2, 2: 1}
 
 
 def read(directory):
