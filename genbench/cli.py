@@ -25,7 +25,7 @@ from genbench.spec import (
     load_suite,
     parse_shard,
     resolve,
-    seed_groups,
+    run_batches,
     shard,
     shard_groups,
 )
@@ -243,12 +243,8 @@ def cmd_run(args) -> int:
     from genbench.progress import progress_bars, step_callback
     from genbench.results.records import write_record
     from genbench.seed_runs import run_group
-    from genbench.train.seed_limits import whole_group_limit
 
-    if size is None:
-        groups = [[spec] for spec in specs]
-    else:
-        groups = seed_groups(specs, size or None, whole_group_limit)
+    groups = run_batches(specs, size)
     records = []
     params_dir = out if args.save_model else None
     with progress_bars() as bars:

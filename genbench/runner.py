@@ -320,14 +320,10 @@ def run_suite(
         ``genbench.seed_runs``). ``on_start`` then sees each group's first spec, and
         ``on_done`` gets its token with the group's first record and None with the rest.
     """
-    from genbench.spec import seed_groups
-    from genbench.train.seed_limits import whole_group_limit
+    from genbench.spec import run_batches
 
     todo = pending_runs(specs, out_dir, resume)
-    if parallel_seeds is None:
-        batches = [[s] for s in todo]
-    else:
-        batches = seed_groups(todo, parallel_seeds or None, whole_group_limit)
+    batches = run_batches(todo, parallel_seeds)
     failed = 0
     for batch in batches:
         token, progress = on_start(batch[0]) if on_start else (None, None)

@@ -73,6 +73,18 @@ def seed_groups(
     return chunks
 
 
+def run_batches(specs: Sequence[RunSpec], parallel_seeds: int | None) -> list[list[RunSpec]]:
+    """What a suite or ``genbench run`` trains at a time: each spec alone when
+    ``parallel_seeds`` is None, else its seed groups of at most ``parallel_seeds`` seeds
+    (0: whole groups, cut at the family's limit on this platform,
+    ``genbench.train.seed_limits``)."""
+    from genbench.train.seed_limits import whole_group_limit
+
+    if parallel_seeds is None:
+        return [[spec] for spec in specs]
+    return seed_groups(specs, parallel_seeds or None, whole_group_limit)
+
+
 def shard_groups(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
     """Share ``index`` of ``count`` of a suite split by seed group (all of a group's seeds
     land in one shard, so that they can train together)."""
