@@ -131,6 +131,33 @@ def test_a_row_marked_not_reproducible_gives_its_reason_once_and_is_counted(
     assert all(" – | 0 |" in line for line in too_long)  # no value, no trials
 
 
+def test_a_cell_marked_not_reproducible_is_still_judged_and_counted_unless_it_matches(
+    example, tmp_path, capsys
+):
+    _, out, *_ = example
+    reason = "needs the paper's 400,000 steps: see the curve"
+    far = (
+        f'{{ metric = "entropy_source", value = -3.0, pm = 0.01, n = 10, '
+        f'not_reproducible = "{reason}" }}'
+    )
+    near = (
+        f'{{ metric = "entropy_source", value = {ENTROPY}, n = 1, tolerance = 0.02, '
+        f'not_reproducible = "{reason}" }}'
+    )
+    path = _with_rows(tmp_path, "cells", [("far", far), ("near", near)])
+    status, csv_text, err = _report(capsys, path, "--out", str(out), "--format", "csv")
+    assert status == 0, err
+    rows = {r["row"]: r for r in _rows(csv_text)}
+    assert rows["far"]["verdict"] == "differs" and rows["far"]["ours"]  # judged, with our value
+    assert rows["near"]["verdict"] == "match"
+    assert err.rstrip().splitlines()[-1] == "1 of 2 cells match (1 not reproducible here)"
+    _, md, _ = _report(capsys, path, "--out", str(out))
+    (far_line,) = [line for line in md.splitlines() if line.startswith("| far |")]
+    (near_line,) = [line for line in md.splitlines() if line.startswith("| near |")]
+    assert "| differs |" in far_line and f"not reproducible here: {reason}" in far_line
+    assert reason not in near_line  # a marked cell that matches needs no excuse
+
+
 def test_report_only_matches_by_overrides_not_run_key(example, tmp_path, capsys):
     path, out, *_ = example
     copy = tmp_path / "copy"

@@ -11,6 +11,7 @@ A reproduction file (``genbench/reproductions/NAME.toml``, or any ``.toml`` path
     [[protocol]]                      # choice, value, source[, deviation]: one per choice
     [[row]]                           # name, model, dataset[, preset, set, not_reproducible]
     cells = [ { metric = "nll", value = 85.3, pm = 0.2, pm_kind = "se", n = 10 }, ... ]
+                                      # a cell may say not_reproducible = "why, and the curve"
     [quick]                           # seeds, set[, dataset, rows, note]: the < 300 s variant
 
 A cell's ``pm`` is the paper's ± (``pm_kind`` ``"se"`` or ``"sd"``, over ``n`` trials;
@@ -56,6 +57,9 @@ class Cell:
     pm_kind: str  # "se" or "sd"
     n: int  # the paper's trials behind this cell
     tolerance: float | None  # absolute tolerance (needed where the paper gives no ± or n = 1)
+    # why this one cell is not expected to match here (the steps it needs that this variant
+    # cannot take, and the committed curve that shows it); it is still run and judged
+    not_reproducible: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ class Reproduction:
 _TOP = {"description", "trials", "selection", "citation", "defaults", "protocol", "row", "quick"}
 _CITATION = {"authors", "title", "year", "table", "paper", "code"}
 _ROW = {"name", "model", "dataset", "preset", "set", "cells", "not_reproducible"}
-_CELL = {"metric", "value", "pm", "pm_kind", "n", "tolerance"}
+_CELL = {"metric", "value", "pm", "pm_kind", "n", "tolerance", "not_reproducible"}
 _PROTOCOL = {"choice", "value", "source", "deviation"}
 _QUICK = {"seeds", "set", "dataset", "note", "rows"}
 
@@ -195,6 +199,7 @@ def _cell(file: str, where: str, table: Any, single_trial: bool) -> Cell:
         pm_kind=f.get("pm_kind", str, "se"),
         n=f.positive("n", int),
         tolerance=f.get("tolerance", (int, float), None),
+        not_reproducible=f.get("not_reproducible", str, None),
     )
     if cell.pm_kind not in ("se", "sd"):
         f.fail(f"must be 'se' or 'sd', got {cell.pm_kind!r}", "pm_kind")

@@ -17,6 +17,7 @@ from genbench.stats import mean_and_se
 CSV_COLUMNS = ["reproduction", "row", "metric", "ours", "ours_se", "n", "paper", "paper_se"]
 CSV_COLUMNS += ["verdict"]
 MISSING = "–"
+NOT_REPRODUCIBLE = "not reproducible here"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,14 @@ class CellResult:
     paper_se: float
     verdict: Verdict | None  # None: nothing to compare (see ``status``)
     status: str  # the verdict's name, or "missing" / "not reproducible here: ..."
+    not_reproducible: str | None = None  # the cell's own mark (it is judged all the same)
+
+    @property
+    def marked(self) -> bool:
+        """Whether the file marks this cell not reproducible here and it does not match."""
+        if self.status.startswith(NOT_REPRODUCIBLE):
+            return True
+        return self.not_reproducible is not None and self.status != "match"
 
     @property
     def difference(self) -> float | None:
@@ -77,12 +86,10 @@ def compare_cells(
                     se_p,
                     verdict,
                     verdict.verdict,
+                    cell.not_reproducible,
                 )
             )
     return results
-
-
-NOT_REPRODUCIBLE = "not reproducible here"
 
 
 def _why_missing(row, found) -> str:
@@ -92,9 +99,10 @@ def _why_missing(row, found) -> str:
 
 
 def summary_line(results: Sequence[CellResult]) -> str:
-    """``K of N cells match``, and how many of the N the file marks not reproducible here."""
+    """``K of N cells match``, and how many of the N the file marks not reproducible here
+    (whole rows, and marked cells that do not match)."""
     k = sum(r.status == "match" for r in results)
-    marked = sum(r.status.startswith(NOT_REPRODUCIBLE) for r in results)
+    marked = sum(r.marked for r in results)
     return f"{k} of {len(results)} cells match" + (
         f" ({marked} not reproducible here)" if marked else ""
     )
@@ -114,6 +122,8 @@ def _note(result: CellResult) -> str:
             if verdict.trials_needed is not None
             else "no number of trials settles it (the paper gives no ±)"
         )
+    if result.marked:
+        notes.append(f"{NOT_REPRODUCIBLE}: {result.not_reproducible}")
     return "; ".join(notes)
 
 
