@@ -35,7 +35,7 @@ def add_result_commands(sub) -> None:
 
     p = sub.add_parser("plot", help="figures of records (PNG and SVG): samples, curves, ...")
     p.add_argument("dir")
-    p.add_argument("--kind", choices=("samples", "density", "curves", "throughput"))
+    p.add_argument("--kind", choices=("samples", "density", "curves", "evaluations", "throughput"))
     p.add_argument("--out", default=None, help="directory of the figures (default: DIR/plots)")
     p.set_defaults(handler=cmd_plot)
 

@@ -81,3 +81,34 @@ def test_density_contours_come_from_the_rebuilt_source(sampled):
     # The contours are drawn as extra paths: ring8 and grid25 each get theirs.
     extra = contoured.files["svg"].count(b"<path") - bare.files["svg"].count(b"<path")
     assert extra >= 2 * 3
+
+
+def test_periodic_evaluations_give_one_panel_per_metric_and_the_mean_over_seeds(tmp_path, capsys):
+    from genbench.results.eval_curves import evaluations, mean_and_sd_curve
+
+    def history(seed):
+        evaluated = {"high_quality_frac": 0.5 + 0.1 * seed, "modes_captured": 8}
+        bookkeeping = {"high_quality_frac_se": 0.01, "modes_n": 2500.0, "nll": float("nan")}
+        return [
+            {"step": s, "loss": 1.0, "time": 0.1 * s, "metrics": {**evaluated, **bookkeeping}}
+            for s in (10, 20)
+        ] + [{"step": 30, "loss": 1.0, "time": 3.0}]  # a step without an evaluation
+
+    records = [make_record(seed=s, history=history(s)) for s in (0, 1)]
+    runs = [evaluations(r) for r in records]
+    assert runs[1] == {s: {"high_quality_frac": 0.6, "modes_captured": 8.0} for s in (10, 20)}
+    steps, mean, sd = mean_and_sd_curve(runs, "high_quality_frac")
+    assert steps == [10, 20] and mean == pytest.approx([0.55] * 2)
+    assert sd == pytest.approx([0.1 / 2**0.5] * 2)
+    for record in records:
+        write_record(record, tmp_path / "records")
+    assert "evaluations" in supported(read_records([tmp_path / "records"]))
+    out = tmp_path / "figures"
+    assert (
+        main(["plot", str(tmp_path / "records"), "--kind", "evaluations", "--out", str(out)]) == 0
+    )
+    svg = (out / "evaluations_ring8.svg").read_text()
+    assert "high_quality_frac" in svg and "modes_captured" in svg and "_se" not in svg
+    assert (out / "evaluations_ring8.png").read_bytes().startswith(PNG)
+    # records without periodic evaluations cannot give the figure
+    assert "evaluations" not in supported(read_records([RESULTS / "sequences"]))

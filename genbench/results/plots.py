@@ -1,5 +1,6 @@
-"""Figures of records: learning curves, throughput bars, 2-D samples over the source's density,
-image sample grids. Each figure is written as PNG and SVG.
+"""Figures of records: learning curves, periodic evaluations (``eval_curves``), throughput
+bars, 2-D samples over the source's density, image sample grids. Each figure is written as
+PNG and SVG.
 
 Figures are built on ``matplotlib.figure.Figure`` (no pyplot, so no global state and no
 display needed). Only the density contours need the dataset itself (rebuilt from the
@@ -18,9 +19,10 @@ from pathlib import Path
 
 from genbench.atomic import atomic_write
 from genbench.errors import UsageError
+from genbench.results import eval_curves
 from genbench.results.table import aggregate
 
-KINDS = ("samples", "density", "curves", "throughput")
+KINDS = ("samples", "density", "curves", "evaluations", "throughput")
 FORMATS = ("png", "svg")
 PANEL_INCHES = 2.6  # one panel of a sample figure
 MAX_PANELS = 6  # panels per row of a sample figure
@@ -104,6 +106,7 @@ def supported(records: list[dict]) -> list[str]:
     Returns:
       ``samples`` where records keep image samples, ``density`` where they keep 2-D
       samples, ``curves`` where an ok record has a history of two steps or more,
+      ``evaluations`` where one evaluated its metrics at two steps or more (``eval.every``),
       ``throughput`` where one has ``step_ms`` or examples per second.
     """
     ok = [r for r in records if r["status"] == "ok"]
@@ -112,6 +115,7 @@ def supported(records: list[dict]) -> list[str]:
         "samples": any(len(shape) == 2 for shape in kept),
         "density": any(shape == [2] for shape in kept),
         "curves": any(len(r["history"]) >= 2 for r in ok),
+        "evaluations": any(eval_curves.has_curves(r) for r in ok),
         "throughput": any(_speed(r) is not None for r in ok),
     }
     return [kind for kind in KINDS if found[kind]]
@@ -368,7 +372,7 @@ def draw(
             f"these records cannot give {what} (they support: {', '.join(can) or 'none'}){hint}"
         )
     draws = {"samples": samples, "density": lambda r: density(r, densities)}
-    draws |= {"curves": curves, "throughput": throughput}
+    draws |= {"curves": curves, "evaluations": eval_curves.figures, "throughput": throughput}
     return [figure for kind in kinds for figure in draws[kind](records)]
 
 

@@ -1,0 +1,95 @@
+"""Convergence curves: each metric a run evaluated every ``eval.every`` steps, against step.
+
+A record's ``history`` holds, at the steps ``eval.every`` chose, the evaluation's metrics
+(``{"step": s, "metrics": {...}}``). One figure per dataset, one panel per metric, one line
+per group of seeds: the mean over seeds at the steps every seed evaluated, with a band of
+± one standard deviation (a single seed is drawn alone). Standard errors and sample
+counts (``*_se``, ``*_n``) are the evaluation's own bookkeeping, not curves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+MAX_PANELS = 12  # metrics per figure, in name order
+
+
+def evaluations(record: dict) -> dict[int, dict[str, float]]:
+    """``{step: {metric: value}}`` of the record's periodic evaluations (finite scalars)."""
+    out = {}
+    for entry in record.get("history", []):
+        metrics = entry.get("metrics")
+        if not isinstance(metrics, dict):
+            continue
+        values = {
+            name: float(value)
+            for name, value in metrics.items()
+            if not name.endswith(("_se", "_n"))
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        }
+        if values:
+            out[int(entry["step"])] = values
+    return out
+
+
+def has_curves(record: dict) -> bool:
+    """Whether the record evaluated its metrics at two steps or more."""
+    return len(evaluations(record)) >= 2
+
+
+def mean_and_sd_curve(
+    runs: list[dict[int, dict[str, float]]], metric: str
+) -> tuple[list[int], list[float], list[float]]:
+    """The steps at which every run evaluated ``metric``, with the mean and s.d. there."""
+    by_step = [{s: m[metric] for s, m in run.items() if metric in m} for run in runs]
+    steps = sorted(set.intersection(*(set(s) for s in by_step)))
+    means, sds = [], []
+    for step in steps:
+        values = [s[step] for s in by_step]
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
+        means.append(mean)
+        sds.append(math.sqrt(var))
+    return steps, means, sds
+
+
+def figures(records: list[dict]) -> list:
+    """The ``evaluations_<dataset>`` figures of ``records`` (ok, with variant labels)."""
+    from genbench.results.plots import Drawn, _groups, _label, _legend, _new_figure, encode
+
+    by_dataset = defaultdict(dict)
+    for key, members in _groups(records).items():
+        if all(has_curves(r) for r in members):
+            by_dataset[key[1]][key] = members
+    drawn = []
+    for dataset, groups in sorted(by_dataset.items()):
+        runs = {key: [evaluations(r) for r in members] for key, members in groups.items()}
+        metrics = sorted(
+            {name for group in runs.values() for run in group for m in run.values() for name in m}
+        )[:MAX_PANELS]
+        cols = min(3, len(metrics))
+        rows = math.ceil(len(metrics) / cols)
+        figure = _new_figure(4.2 * cols, 3.0 * rows)
+        axes = figure.subplots(rows, cols, squeeze=False).ravel()
+        for ax, metric in zip(axes, metrics, strict=False):
+            for key, members in groups.items():
+                steps, mean, sd = mean_and_sd_curve(runs[key], metric)
+                if not steps:
+                    continue
+                label = f"{_label(members)} (n={len(members)})"
+                (line,) = ax.plot(steps, mean, label=label, lw=1.2, marker=".", ms=3)
+                lower = [m - s for m, s in zip(mean, sd, strict=True)]
+                upper = [m + s for m, s in zip(mean, sd, strict=True)]
+                ax.fill_between(steps, lower, upper, color=line.get_color(), alpha=0.2, lw=0)
+            ax.set_title(metric, fontsize=9)
+            ax.set_xlabel("step")
+            ax.legend(fontsize=6)
+        for ax in axes[len(metrics) :]:
+            ax.set_visible(False)
+        figure.suptitle(f"{dataset}: periodic evaluations, mean over seeds, band ± 1 s.d.")
+        _legend(figure, [r for members in groups.values() for r in members])
+        drawn.append(Drawn(f"evaluations_{dataset}", encode(figure)))
+    return drawn
