@@ -40,20 +40,24 @@ def has_curves(record: dict) -> bool:
     return len(evaluations(record)) >= 2
 
 
-def mean_and_sd_curve(
-    runs: list[dict[int, dict[str, float]]], metric: str
-) -> tuple[list[int], list[float], list[float]]:
-    """The steps at which every run evaluated ``metric``, with the mean and s.d. there."""
-    by_step = [{s: m[metric] for s, m in run.items() if metric in m} for run in runs]
-    steps = sorted(set.intersection(*(set(s) for s in by_step)))
+def curve_over_seeds(runs: list[dict[int, float]]) -> tuple[list[int], list[float], list[float]]:
+    """The steps every run has (``{step: value}`` each), with the mean and s.d. there."""
+    steps = sorted(set.intersection(*(set(run) for run in runs)))
     means, sds = [], []
     for step in steps:
-        values = [s[step] for s in by_step]
+        values = [run[step] for run in runs]
         mean = sum(values) / len(values)
         var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
         means.append(mean)
         sds.append(math.sqrt(var))
     return steps, means, sds
+
+
+def mean_and_sd_curve(
+    runs: list[dict[int, dict[str, float]]], metric: str
+) -> tuple[list[int], list[float], list[float]]:
+    """The steps at which every run evaluated ``metric``, with the mean and s.d. there."""
+    return curve_over_seeds([{s: m[metric] for s, m in run.items() if metric in m} for run in runs])
 
 
 def figures(records: list[dict]) -> list:

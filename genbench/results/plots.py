@@ -146,16 +146,9 @@ def encode(figure) -> dict[str, bytes]:
 
 def _mean_curve(histories: list[list[dict]]) -> tuple[list[int], list[float], list[float]]:
     """Steps every seed logged, with the mean and s.d. of the loss there."""
-    by_step = [{h["step"]: h["loss"] for h in hist if h["loss"] is not None} for hist in histories]
-    steps = sorted(set.intersection(*(set(s) for s in by_step)))
-    means, sds = [], []
-    for step in steps:
-        values = [s[step] for s in by_step]
-        mean = sum(values) / len(values)
-        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
-        means.append(mean)
-        sds.append(math.sqrt(var))
-    return steps, means, sds
+    return eval_curves.curve_over_seeds(
+        [{h["step"]: h["loss"] for h in hist if h["loss"] is not None} for hist in histories]
+    )
 
 
 def curves(records: list[dict]) -> list[Drawn]:
