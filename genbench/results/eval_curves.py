@@ -10,6 +10,7 @@ counts (``*_se``, ``*_n``) are the evaluation's own bookkeeping, not curves.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 
 MAX_PANELS = 12  # metrics per figure, in name order
@@ -43,14 +44,9 @@ def has_curves(record: dict) -> bool:
 def curve_over_seeds(runs: list[dict[int, float]]) -> tuple[list[int], list[float], list[float]]:
     """The steps every run has (``{step: value}`` each), with the mean and s.d. there."""
     steps = sorted(set.intersection(*(set(run) for run in runs)))
-    means, sds = [], []
-    for step in steps:
-        values = [run[step] for run in runs]
-        mean = sum(values) / len(values)
-        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
-        means.append(mean)
-        sds.append(math.sqrt(var))
-    return steps, means, sds
+    columns = [[run[step] for run in runs] for step in steps]
+    sds = [statistics.stdev(values) if len(values) > 1 else 0.0 for values in columns]
+    return steps, [statistics.fmean(values) for values in columns], sds
 
 
 def mean_and_sd_curve(
@@ -62,7 +58,7 @@ def mean_and_sd_curve(
 
 def figures(records: list[dict]) -> list:
     """The ``evaluations_<dataset>`` figures of ``records`` (ok, with variant labels)."""
-    from genbench.results.plots import Drawn, _groups, _label, _legend, _new_figure, encode
+    from genbench.results.plots import Drawn, _groups, _label, _legend, _new_figure, band, encode
 
     by_dataset = defaultdict(dict)
     for key, members in _groups(records).items():
@@ -84,10 +80,7 @@ def figures(records: list[dict]) -> list:
                 if not steps:
                     continue
                 label = f"{_label(members)} (n={len(members)})"
-                (line,) = ax.plot(steps, mean, label=label, lw=1.2, marker=".", ms=3)
-                lower = [m - s for m, s in zip(mean, sd, strict=True)]
-                upper = [m + s for m, s in zip(mean, sd, strict=True)]
-                ax.fill_between(steps, lower, upper, color=line.get_color(), alpha=0.2, lw=0)
+                band(ax, steps, mean, sd, label, marker=".", ms=3)
             ax.set_title(metric, fontsize=9)
             ax.set_xlabel("step")
             ax.legend(fontsize=6)

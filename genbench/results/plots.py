@@ -151,6 +151,14 @@ def _mean_curve(histories: list[list[dict]]) -> tuple[list[int], list[float], li
     )
 
 
+def band(ax, steps, mean, sd, label: str, **style) -> None:
+    """A mean curve with a band of ± one standard deviation in the line's colour."""
+    (line,) = ax.plot(steps, mean, label=label, lw=1.2, **style)
+    lower = [m - s for m, s in zip(mean, sd, strict=True)]
+    upper = [m + s for m, s in zip(mean, sd, strict=True)]
+    ax.fill_between(steps, lower, upper, color=line.get_color(), alpha=0.2, lw=0)
+
+
 def curves(records: list[dict]) -> list[Drawn]:
     """Training loss against step, one panel per dataset, one line per group: the mean over
     seeds with a band of ± one standard deviation."""
@@ -169,11 +177,7 @@ def curves(records: list[dict]) -> list[Drawn]:
             steps, mean, sd = _mean_curve([r["history"] for r in members])
             if not steps:
                 continue
-            n = len(members)
-            (line,) = ax.plot(steps, mean, label=f"{_label(members)} (n={n})", lw=1.2)
-            lower = [m - s for m, s in zip(mean, sd, strict=True)]
-            upper = [m + s for m, s in zip(mean, sd, strict=True)]
-            ax.fill_between(steps, lower, upper, color=line.get_color(), alpha=0.2, lw=0)
+            band(ax, steps, mean, sd, f"{_label(members)} (n={len(members)})")
         ax.set_title(dataset)
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
