@@ -1,5 +1,6 @@
 """``genbench plot``: which figures records give, the files written, bad input."""
 
+import csv
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -110,5 +111,15 @@ def test_periodic_evaluations_give_one_panel_per_metric_and_the_mean_over_seeds(
     svg = (out / "evaluations_ring8.svg").read_text()
     assert "high_quality_frac" in svg and "modes_captured" in svg and "_se" not in svg
     assert (out / "evaluations_ring8.png").read_bytes().startswith(PNG)
+    # the points drawn, as numbers: a row per seed and evaluated step, no bookkeeping columns
+    rows = list(csv.DictReader((out / "evaluations_ring8.csv").read_text().splitlines()))
+    assert [(r["seed"], r["step"]) for r in rows] == [
+        ("0", "10"),
+        ("0", "20"),
+        ("1", "10"),
+        ("1", "20"),
+    ]
+    assert [float(r["high_quality_frac"]) for r in rows] == pytest.approx([0.5, 0.5, 0.6, 0.6])
+    assert set(rows[0]) == {"run", "seed", "step", "high_quality_frac", "modes_captured"}
     # records without periodic evaluations cannot give the figure
     assert "evaluations" not in supported(read_records([RESULTS / "sequences"]))

@@ -4,11 +4,15 @@ A record's ``history`` holds, at the steps ``eval.every`` chose, the evaluation'
 (``{"step": s, "metrics": {...}}``). One figure per dataset, one panel per metric, one line
 per group of seeds: the mean over seeds at the steps every seed evaluated, with a band of
 ± one standard deviation (a single seed is drawn alone). Standard errors and sample
-counts (``*_se``, ``*_n``) are the evaluation's own bookkeeping, not curves.
+counts (``*_se``, ``*_n``) are the evaluation's own bookkeeping, not curves. Beside each
+figure, ``evaluations_<dataset>.csv`` holds the points it draws, a row per run and step, so
+that a committed curve can be read as numbers and re-drawn elsewhere.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import statistics
 from collections import defaultdict
@@ -56,6 +60,20 @@ def mean_and_sd_curve(
     return curve_over_seeds([{s: m[metric] for s, m in run.items() if metric in m} for run in runs])
 
 
+def points_csv(groups: list[tuple[str, list[dict]]], metrics: list[str]) -> bytes:
+    """The evaluations of ``groups`` (``(label, records)`` pairs) as CSV: ``run,seed,step`` and one
+    column per metric (empty where that evaluation lacks it), a row per record and step."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["run", "seed", "step", *metrics])
+    for label, members in groups:
+        for record in sorted(members, key=lambda r: r["seed"]):
+            for step, values in sorted(evaluations(record).items()):
+                row = [repr(values[m]) if m in values else "" for m in metrics]
+                writer.writerow([label, record["seed"], step, *row])
+    return text.getvalue().encode()
+
+
 def figures(records: list[dict]) -> list:
     """The ``evaluations_<dataset>`` figures of ``records`` (ok, with variant labels)."""
     from genbench.results.plots import Drawn, _groups, _label, _legend, _new_figure, band, encode
@@ -86,7 +104,9 @@ def figures(records: list[dict]) -> list:
             ax.legend(fontsize=6)
         for ax in axes[len(metrics) :]:
             ax.set_visible(False)
+        labelled = [(_label(members), members) for members in groups.values()]
         figure.suptitle(f"{dataset}: periodic evaluations, mean over seeds, band ± 1 s.d.")
         _legend(figure, [r for members in groups.values() for r in members])
-        drawn.append(Drawn(f"evaluations_{dataset}", encode(figure)))
+        files = {**encode(figure), "csv": points_csv(labelled, metrics)}
+        drawn.append(Drawn(f"evaluations_{dataset}", files))
     return drawn

@@ -36,7 +36,8 @@ DensityOf = Callable[[dict], tuple[Callable, object] | None]
 
 @dataclass(frozen=True)
 class Drawn:
-    """One figure's name and its encoded files, ``{"png": bytes, "svg": bytes}``."""
+    """One figure's name and its files, ``{"png": bytes, "svg": bytes}`` (and ``"csv"``,
+    the points drawn, where a figure keeps them)."""
 
     name: str
     files: dict[str, bytes]
