@@ -60,17 +60,19 @@ def mean_and_sd_curve(
     return curve_over_seeds([{s: m[metric] for s, m in run.items() if metric in m} for run in runs])
 
 
-def points_csv(groups: list[tuple[str, list[dict]]], metrics: list[str]) -> bytes:
-    """The evaluations of ``groups`` (``(label, records)`` pairs) as CSV: ``run,seed,step`` and one
-    column per metric (empty where that evaluation lacks it), a row per record and step."""
+def points_csv(
+    runs: list[tuple[str, int, dict[int, dict[str, float]]]], metrics: list[str]
+) -> bytes:
+    """``(label, seed, evaluations)`` of each run as CSV: ``run,seed,step`` and one column per
+    metric (empty where that evaluation lacks it), a row per run and step."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["run", "seed", "step", *metrics])
-    for label, members in groups:
-        for record in sorted(members, key=lambda r: r["seed"]):
-            for step, values in sorted(evaluations(record).items()):
-                row = [repr(values[m]) if m in values else "" for m in metrics]
-                writer.writerow([label, record["seed"], step, *row])
+    for label, seed, evaluated in runs:
+        for step, values in sorted(evaluated.items()):
+            writer.writerow(
+                [label, seed, step, *(repr(values[m]) if m in values else "" for m in metrics)]
+            )
     return text.getvalue().encode()
 
 
@@ -104,9 +106,15 @@ def figures(records: list[dict]) -> list:
             ax.legend(fontsize=6)
         for ax in axes[len(metrics) :]:
             ax.set_visible(False)
-        labelled = [(_label(members), members) for members in groups.values()]
+        points = [
+            (_label(members), record["seed"], evaluated)
+            for key, members in groups.items()
+            for record, evaluated in sorted(
+                zip(members, runs[key], strict=True), key=lambda pair: pair[0]["seed"]
+            )
+        ]
         figure.suptitle(f"{dataset}: periodic evaluations, mean over seeds, band ± 1 s.d.")
         _legend(figure, [r for members in groups.values() for r in members])
-        files = {**encode(figure), "csv": points_csv(labelled, metrics)}
+        files = {**encode(figure), "csv": points_csv(points, metrics)}
         drawn.append(Drawn(f"evaluations_{dataset}", files))
     return drawn
