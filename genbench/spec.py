@@ -275,11 +275,12 @@ def load_suite(
     The file holds ``description``, ``seeds`` (runs use seeds 0..seeds-1), an
     optional ``[defaults]`` table of overrides for every run, and ``[[run]]``
     tables with ``model``, ``dataset`` and optional ``preset``, ``set`` (a
-    table of overrides) and ``seeds``.
+    table of overrides) and ``seeds``: a count, or a list of the seeds to run
+    (``seeds = [2]`` takes one trial of a table on to a longer schedule).
 
     Args:
       name_or_path: a registered suite name or a path to a ``.toml`` file.
-      seeds: overrides the number of seeds of every run.
+      seeds: overrides the seeds of every run with 0..seeds-1.
       overrides: ``section.field`` overrides applied to every run, after its own.
 
     Raises:
@@ -297,8 +298,7 @@ def load_suite(
         if "model" not in entry or "dataset" not in entry:
             raise UsageError(f"{where} needs model and dataset")
         run_overrides = {**content.get("defaults", {}), **entry.get("set", {}), **(overrides or {})}
-        n_seeds = seeds or entry.get("seeds", content.get("seeds", 1))
-        for seed in range(n_seeds):
+        for seed in _seed_list(seeds or entry.get("seeds", content.get("seeds", 1)), where):
             spec = resolve(
                 entry["model"],
                 entry["dataset"],
@@ -313,6 +313,22 @@ def load_suite(
             seen.add(identity)
             specs.append(spec)
     return specs
+
+
+def _seed_list(value: Any, where: str) -> list[int]:
+    """The seeds a suite's ``seeds`` field names: a count N (0..N-1) or a list of seeds."""
+
+    def is_seed(item: Any) -> bool:
+        return isinstance(item, int) and not isinstance(item, bool) and item >= 0
+
+    if is_seed(value) and value >= 1:
+        return list(range(value))
+    listed = isinstance(value, list) and value and all(map(is_seed, value))
+    if listed and len(set(value)) == len(value):
+        return list(value)
+    raise UsageError(
+        f"{where}: seeds must be a count >= 1 or a list of distinct seeds >= 0, not {value!r}"
+    )
 
 
 def _check_keys(table: Any, allowed: set[str], where: str) -> None:

@@ -96,6 +96,17 @@ BAD_INPUTS = [
         ],
         "duplicates",
     ),
+    *(
+        (
+            f"suite-seeds-{index}",
+            lambda t, v=value: [
+                "suite",
+                _file(t, "s.toml", f'[[run]]\nmodel="vae"\ndataset="ring8"\nseeds={v}\n'),
+            ],
+            "seeds must be a count >= 1 or a list of distinct seeds >= 0",
+        )
+        for index, value in enumerate(["0", '"2"', "[]", "[1, 1]", "[-1]", "[true]", "1.5"])
+    ),
     ("table-missing", lambda t: ["table", str(t / "nowhere")], "no such results"),
     (
         "table-truncated",
