@@ -24,7 +24,7 @@ from genbench.metrics.kept import kept_samples
 from genbench.metrics.throughput import fit_throughput
 from genbench.results.record import RunRecord
 from genbench.results.records import record_filename, write_record
-from genbench.runtime import environment, git_dirty, git_revision, is_writer
+from genbench.runtime import environment, git_dirty, git_revision, is_writer, usable_cpus
 from genbench.spec import RunSpec
 from genbench.train.checkpoint import Checkpointer
 from genbench.train.fit import PeriodicEval
@@ -33,7 +33,7 @@ from genbench.train.mesh import data_mesh
 from genbench.train.params import save_params
 
 # The checkout's state as this process loaded it (what its records report).
-git_revision(), git_dirty()
+git_revision(), git_dirty(), usable_cpus()
 
 
 def build(spec: RunSpec):

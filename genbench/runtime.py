@@ -40,6 +40,24 @@ def configure(backend: str | None = None, cpu_devices: int | None = None) -> Non
     count = cpu_device_count(cpu_devices, flags)
     flags = re.sub(rf"{_FLAG}=\d+", "", flags).strip()
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
+    usable_cpus()  # before jax sizes its thread pool from it
+
+
+@functools.cache
+def usable_cpus() -> int | None:
+    """How many CPUs this process may run on (its affinity mask) when first asked, or None
+    where the platform cannot tell.
+
+    XLA:CPU sizes its thread pool from this count, and how a large matrix product is split
+    over those threads changes its float32 rounding: a GAN pinned to one core
+    (``taskset -c 0``) leaves the trajectory of the same seed run with two cores within
+    1,000 steps. The record keeps the count so that a rerun can match it. Read once per
+    process (``configure`` asks before jax starts), so a process pinned later still
+    records the pool it started with."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity masks (macOS, Windows)
+        return None
 
 
 def check_backend(backend: str | None) -> None:
@@ -161,6 +179,7 @@ def environment() -> dict:
         "git_revision": git_revision(),
         "git_dirty": git_dirty(),  # a table marks rows that average such records
         "cpu_count": os.cpu_count(),
+        "cpu_affinity": usable_cpus(),  # XLA:CPU's thread pool, which float rounding follows
         "platform": platform.platform(),
         "plugins": registry.loaded_plugins(),  # which distributions provided entries
     }

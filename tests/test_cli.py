@@ -1,6 +1,7 @@
 """The command line: a bad-input battery (exit 2, one line, nothing written) and real runs."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -331,6 +332,8 @@ def test_cli_record_is_valid_and_says_four_devices(two_runs):
     _, (record, _) = two_runs
     validate_record(record)
     assert record["env"]["device_count"] == 4
+    if hasattr(os, "sched_getaffinity"):
+        assert record["env"]["cpu_affinity"] == len(os.sched_getaffinity(0))
     assert record["status"] == "ok" and record["config"]["train"]["steps"] == 40
     assert record["estimators"]["kl_to_source"] == "iwae_k20"
     for name in (

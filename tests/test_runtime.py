@@ -1,6 +1,9 @@
 """Process set-up: the user's XLA_FLAGS device count, absent backends, non-finite settings."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +77,27 @@ def test_records_report_the_checkout_as_the_process_loaded_it(monkeypatch):
     env = runtime.environment()
     assert (env["git_revision"], env["git_dirty"]) == before
     assert before[0] is None or len(before[0]) == 40
+
+
+PINNED_LATER = """
+import os, sys
+every = os.sched_getaffinity(0)
+os.sched_setaffinity(0, {min(every)})
+from genbench.runtime import configure, usable_cpus
+configure()
+os.sched_setaffinity(0, every)
+print(usable_cpus(), len(os.sched_getaffinity(0)))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity masks here")
+def test_records_report_the_cpus_the_process_started_with():
+    """XLA:CPU sizes its thread pool when jax starts, and float32 rounding follows it: the
+    record keeps the affinity at ``configure`` (before jax), not the one a later ``taskset``
+    set."""
+    done = subprocess.run(
+        [sys.executable, "-c", PINNED_LATER], capture_output=True, text=True, check=True
+    )
+    started, now = map(int, done.stdout.split())
+    assert started == 1 and now == len(os.sched_getaffinity(0))
+    assert runtime.environment()["cpu_affinity"] == runtime.usable_cpus() >= 1
