@@ -56,6 +56,10 @@ def test_readme_example_runs_and_matches(example):
     assert {r["suite"] for r in records} == {"entropy"}
     saved = (out / "reproduction.md").read_text()  # the run leaves its table beside its records
     assert "| ring8 source | entropy_source |" in saved and saved.endswith("1 of 1 cells match\n")
+    trials = ", ".join(
+        f"{r['metrics']['entropy_source']:.3g}" for r in sorted(records, key=lambda r: r["seed"])
+    )
+    assert f"| 2 | {trials} |" in saved  # each trial's value beside the mean, by seed
 
 
 def _with_rows(base: Path, name: str, rows: list[tuple[str, str]]) -> str:

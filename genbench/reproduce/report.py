@@ -1,5 +1,6 @@
-"""The reproduction table: per cell ours (mean ± s.e. over n), the paper's (± as s.e.),
-the difference and the verdict, as Markdown, CSV or LaTeX, then ``K of N cells match``."""
+"""The reproduction table: per cell ours (mean ± s.e. over n, and each trial's value), the
+paper's (± as s.e.), the difference and the verdict, as Markdown, CSV or LaTeX, then
+``K of N cells match``."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class CellResult:
     verdict: Verdict | None  # None: nothing to compare (see ``status``)
     status: str  # the verdict's name, or "missing" / "not reproducible here: ..."
     not_reproducible: str | None = None  # the cell's own mark (it is judged all the same)
+    trials: tuple[float, ...] = ()  # each trial's value, by seed: an outlier shows here
 
     @property
     def marked(self) -> bool:
@@ -65,7 +67,8 @@ def compare_cells(
         records = found.get(row.name, ([], 0))[0]
         for cell in row.cells:
             se_p = paper_se(cell.pm, cell.pm_kind, cell.n)
-            values = [select_value(r, cell.metric, repro.selection) for r in records]
+            by_seed = sorted(records, key=lambda r: r["seed"])
+            values = [select_value(r, cell.metric, repro.selection) for r in by_seed]
             values = [v for v in values if v is not None]
             if row.name not in found or not values:
                 status = _why_missing(row, found)
@@ -87,6 +90,7 @@ def compare_cells(
                     verdict,
                     verdict.verdict,
                     cell.not_reproducible,
+                    tuple(values),
                 )
             )
     return results
@@ -144,6 +148,7 @@ def _body(results: Sequence[CellResult], pm: str) -> list[list[str]]:
             r.metric,
             _ours(r, pm),
             str(r.n),
+            ", ".join(f"{v:.3g}" for v in r.trials) if r.n > 1 else MISSING,
             f"{number(r.paper)}{pm}{number(r.paper_se)}" if r.paper_se else number(r.paper),
             MISSING if r.difference is None else f"{r.difference:+.3g}",
             r.status if r.verdict is not None else ("missing" if r.status == "missing" else "–"),
@@ -160,7 +165,8 @@ def _repeated_note(result: CellResult) -> str:
     return _note(result)
 
 
-HEAD = ["row", "metric", "ours (± s.e.)", "n", "paper (± s.e.)", "difference", "verdict", "note"]
+HEAD = ["row", "metric", "ours (± s.e.)", "n", "trials (by seed)", "paper (± s.e.)"]
+HEAD += ["difference", "verdict", "note"]
 
 
 def heading(repro: Reproduction, quick: bool) -> list[str]:
@@ -218,7 +224,7 @@ def format_report(
     if fmt == "latex":
         body = [[latex_escape(c) for c in row] for row in _body(results, r" ± ")]
         for row in body:
-            for i in (2, 4):
+            for i in (2, 5):
                 row[i] = row[i].replace(" ± ", r" $\pm$ ")
         comments = "".join(f"% {line}\n" for line in head)
         return comments + latex_tabular(HEAD, body, 2) + f"% {summary}\n", ""
