@@ -52,18 +52,22 @@ class ProgressLines:
     """``progress(done)`` that prints ``LABEL: step DONE/TOTAL (P %), R steps/s, T left``.
 
     The rate is measured from the first call on (a resumed run starts at its checkpoint's
-    step, and the first call follows compilation), so the first line has none.
+    step, and the first call follows compilation), so the first line has none. A count
+    that goes back (the next chunk of a seed group that did not fit in memory, the next
+    seed of a group trained one seed after the other) starts the measurement again.
     """
 
     def __init__(self, label: str, total: int, console: Console):
-        self.label, self.total, self.console = label, total, console
+        self.label, self.total, self.console = label, max(total, 1), console
         self.first: tuple[float, int] | None = None
+        self.last_done = 0
         self.last_line = -float("inf")
 
     def __call__(self, done: int) -> None:
         now = time.monotonic()
-        if self.first is None:
-            self.first = (now, done)
+        if self.first is None or done <= self.last_done:
+            self.first, self.last_line = (now, done), -float("inf")
+        self.last_done = done
         if now - self.last_line < LINE_EVERY_S and done < self.total:
             return
         self.last_line = now

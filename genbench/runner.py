@@ -32,7 +32,8 @@ from genbench.train.fits import FitJob, check_fit_kind, fit_model
 from genbench.train.mesh import data_mesh
 from genbench.train.params import save_params
 
-# The checkout's state as this process loaded it (what its records report).
+# The checkout's state and the CPUs as this process started with them (what its records
+# report).
 git_revision(), git_dirty(), usable_cpus()
 
 

@@ -272,8 +272,8 @@ def load_suite(
 ) -> list[RunSpec]:
     """The runs of a suite (a registered name or a TOML file), one spec per run and seed.
 
-    The file holds ``description``, ``seeds`` (runs use seeds 0..seeds-1), an
-    optional ``[defaults]`` table of overrides for every run, and ``[[run]]``
+    The file holds ``description``, ``seeds`` (a count N: runs use seeds 0..N-1; or a
+    list of seeds), an optional ``[defaults]`` table of overrides for every run, and ``[[run]]``
     tables with ``model``, ``dataset`` and optional ``preset``, ``set`` (a
     table of overrides) and ``seeds``: a count, or a list of the seeds to run
     (``seeds = [2]`` takes one trial of a table on to a longer schedule).
@@ -291,6 +291,7 @@ def load_suite(
     runs = content.get("run", [])
     if not isinstance(runs, list) or not runs:
         raise UsageError(f"suite {suite_name!r} has no [[run]] tables")
+    suite_seeds = _seed_list(content.get("seeds", 1), f"suite {suite_name!r}")
     specs, seen = [], set()
     for index, entry in enumerate(runs):
         where = f"suite {suite_name!r} run {index + 1}"
@@ -298,7 +299,11 @@ def load_suite(
         if "model" not in entry or "dataset" not in entry:
             raise UsageError(f"{where} needs model and dataset")
         run_overrides = {**content.get("defaults", {}), **entry.get("set", {}), **(overrides or {})}
-        for seed in _seed_list(seeds or entry.get("seeds", content.get("seeds", 1)), where):
+        if seeds:
+            run_seeds = list(range(seeds))
+        else:
+            run_seeds = _seed_list(entry["seeds"], where) if "seeds" in entry else suite_seeds
+        for seed in run_seeds:
             spec = resolve(
                 entry["model"],
                 entry["dataset"],

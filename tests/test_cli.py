@@ -108,6 +108,14 @@ BAD_INPUTS = [
         )
         for index, value in enumerate(["0", '"2"', "[]", "[1, 1]", "[-1]", "[true]", "1.5"])
     ),
+    (
+        "suite-seeds-top",
+        lambda t: [
+            "suite",
+            _file(t, "s.toml", 'seeds="3"\n[[run]]\nmodel="vae"\ndataset="ring8"\n'),
+        ],
+        "suite 's': seeds must be a count >= 1",
+    ),
     ("table-missing", lambda t: ["table", str(t / "nowhere")], "no such results"),
     (
         "table-truncated",

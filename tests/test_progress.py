@@ -44,3 +44,11 @@ def test_lines_come_at_most_every_interval_and_always_at_the_last_step(monkeypat
 def test_durations_read_in_hours_minutes_or_seconds():
     durations = [progress._duration(s) for s in (12.4, 250, 3900)]
     assert durations == ["12 s", "4 min 10 s", "1 h 05 min"]
+
+
+def test_a_count_that_goes_back_starts_the_rate_again(monkeypatch):
+    """One callback serves the chunks of a seed group run one after the other."""
+    calls = [(0.0, 1000), (10.0, 2000), (20.0, 1000), (30.0, 2000)]
+    lines = _lines(monkeypatch, calls, every=0)
+    assert lines[2] == "gan ring8 s2: step 1,000/4,000 (25 %)"
+    assert lines[3].endswith("step 2,000/4,000 (50 %), 100.0 steps/s, 20 s left")

@@ -222,3 +222,22 @@ def test_the_rule_gives_the_issues_count_on_the_committed_gan2d_records():
     assert all(len(ok) == 5 for ok, _ in found.values())
     verdicts = Counter(cell.status for cell in compare_cells(repro, found))
     assert verdicts == {"match": 7, "inconclusive": 5, "differs": 12}
+
+
+def test_each_trial_keeps_its_seed_when_another_lacks_the_value():
+    """The Markdown and LaTeX tables list each trial's value by seed: a trial without the
+    metric is left out of n and of the list, and the others keep their own seeds."""
+    from genbench.reproduce import compare_cells, format_report
+
+    repro = parse("good", "good.toml", GOOD)
+    records = [
+        {"seed": seed, "metrics": {"nll": value} if value is not None else {}, "history": []}
+        for seed, value in [(5, 2.125), (0, 1.0), (2, None)]
+    ]
+    (cell,) = compare_cells(repro, {"ring8 VAE": (records, 0)})
+    assert cell.n == 2 and cell.trials == ((0, 1.0), (5, 2.125))
+    md, _ = format_report(repro, [cell], "md", quick=False)
+    assert "| 2 | s0 1, s5 2.125 | 2 ± 0.1 |" in md
+    latex, _ = format_report(repro, [cell], "latex", quick=False)
+    (line,) = [row for row in latex.splitlines() if row.startswith("ring8 VAE")]
+    assert r"s0 1, s5 2.125 & 2 $\pm$ 0.1 &" in line  # the paper's ± in its own column

@@ -90,7 +90,10 @@ print(usable_cpus(), len(os.sched_getaffinity(0)))
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity masks here")
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs CPU affinity masks and two CPUs to pin one of",
+)
 def test_records_report_the_cpus_the_process_started_with():
     """XLA:CPU sizes its thread pool when jax starts, and float32 rounding follows it: the
     record keeps the affinity at ``configure`` (before jax), not the one a later ``taskset``

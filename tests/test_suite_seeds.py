@@ -22,3 +22,13 @@ def test_a_list_of_seeds_runs_those_seeds_with_the_keys_a_count_gives_them(tmp_p
 def test_the_seeds_option_replaces_a_list_with_a_count(tmp_path):
     specs = load_suite(_suite(tmp_path, "longer", "seeds = [5, 2]"), seeds=3)
     assert [spec.seed for spec in specs] == [0, 1, 2]
+
+
+def test_a_suite_wide_list_of_seeds_applies_to_every_run_without_its_own(tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_text(f"seeds = [3, 1]\n{RUN}{RUN.replace('ring8', 'grid25')}seeds = 1\n")
+    assert [(s.dataset, s.seed) for s in load_suite(str(path))] == [
+        ("ring8", 3),
+        ("ring8", 1),
+        ("grid25", 0),
+    ]

@@ -97,11 +97,15 @@ def measure_cpu_peak(size: int = CPU_MATMUL_SIZE, calls: int = CPU_TIMED_CALLS) 
 
 
 def _machine_key() -> str:
-    """What a CPU calibration depends on: processor, cores, host devices, jaxlib."""
+    """What a CPU calibration depends on: processor, the CPUs this process may use (XLA's
+    thread pool), host devices, jaxlib."""
     import jaxlib
 
+    from genbench.runtime import usable_cpus
+
     processor = platform.processor() or platform.machine()
-    return f"{processor}|{os.cpu_count()}|{jax.device_count()}|jaxlib {jaxlib.__version__}"
+    cpus = f"{os.cpu_count()}/{usable_cpus()}"
+    return f"{processor}|{cpus}|{jax.device_count()}|jaxlib {jaxlib.__version__}"
 
 
 def _read_calibrations(path: Path) -> dict:

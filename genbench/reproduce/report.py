@@ -35,7 +35,7 @@ class CellResult:
     verdict: Verdict | None  # None: nothing to compare (see ``status``)
     status: str  # the verdict's name, or "missing" / "not reproducible here: ..."
     not_reproducible: str | None = None  # the cell's own mark (it is judged all the same)
-    trials: tuple[float, ...] = ()  # each trial's value, by seed: an outlier shows here
+    trials: tuple[tuple[int, float], ...] = ()  # (seed, value) of each trial: outliers show
 
     @property
     def marked(self) -> bool:
@@ -67,9 +67,9 @@ def compare_cells(
         records = found.get(row.name, ([], 0))[0]
         for cell in row.cells:
             se_p = paper_se(cell.pm, cell.pm_kind, cell.n)
-            by_seed = sorted(records, key=lambda r: r["seed"])
-            values = [select_value(r, cell.metric, repro.selection) for r in by_seed]
-            values = [v for v in values if v is not None]
+            selected = [(r["seed"], select_value(r, cell.metric, repro.selection)) for r in records]
+            trials = tuple(sorted((seed, v) for seed, v in selected if v is not None))
+            values = [v for _, v in trials]
             if row.name not in found or not values:
                 status = _why_missing(row, found)
                 results.append(
@@ -90,7 +90,7 @@ def compare_cells(
                     verdict,
                     verdict.verdict,
                     cell.not_reproducible,
-                    tuple(values),
+                    trials,
                 )
             )
     return results
@@ -148,7 +148,7 @@ def _body(results: Sequence[CellResult], pm: str) -> list[list[str]]:
             r.metric,
             _ours(r, pm),
             str(r.n),
-            ", ".join(f"{v:.3g}" for v in r.trials) if r.n > 1 else MISSING,
+            ", ".join(f"s{seed} {number(v)}" for seed, v in r.trials) if r.n > 1 else MISSING,
             f"{number(r.paper)}{pm}{number(r.paper_se)}" if r.paper_se else number(r.paper),
             MISSING if r.difference is None else f"{r.difference:+.3g}",
             r.status if r.verdict is not None else ("missing" if r.status == "missing" else "–"),
@@ -165,7 +165,7 @@ def _repeated_note(result: CellResult) -> str:
     return _note(result)
 
 
-HEAD = ["row", "metric", "ours (± s.e.)", "n", "trials (by seed)", "paper (± s.e.)"]
+HEAD = ["row", "metric", "ours (± s.e.)", "n", "trials", "paper (± s.e.)"]
 HEAD += ["difference", "verdict", "note"]
 
 
