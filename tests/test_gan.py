@@ -203,6 +203,7 @@ def test_diverging_gan_is_recorded_as_failed_and_the_suite_goes_on(tmp_path):
         (["--set", "model.updates=simultaneous", "--set", "model.n_critic=5"], "must be 1"),
         (["--set", "model.init_std=-0.1"], "model.init_std=-0.1 must be >= 0"),
         (["--set", "model.batchnorm_statistics=pack"], "model.batchnorm_statistics"),
+        (["--set", "model.batchnorm_epsilon=0"], "model.batchnorm_epsilon=0.0 must be > 0"),
     ],
     ids=[
         "pack-range",
@@ -212,6 +213,7 @@ def test_diverging_gan_is_recorded_as_failed_and_the_suite_goes_on(tmp_path):
         "simultaneous",
         "init-std",
         "bn-statistics",
+        "bn-epsilon",
     ],
 )
 def test_bad_gan_settings_are_one_line_exit_2(args, fragment, tmp_path, capsys):
@@ -235,6 +237,24 @@ def test_a_batchnorm_generator_samples_with_statistics_at_its_current_weights():
     jax.tree.map(np.testing.assert_array_equal, running, nnx.state(generator, nnx.BatchStat))
     plain = MLPGenerator(2, (8,), 2, batchnorm=False, squash=False, rngs=nnx.Rngs(0))
     assert calibrated(plain, z) is plain
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_batchnorm_epsilon_is_added_to_the_variance_with_either_statistics(slots):
+    """PacGAN's code normalises with Blocks' epsilon of 1e-4 (Flax's is 1e-5): the GAN's
+    ``model.batchnorm_epsilon`` reaches every generator BatchNorm, whole-batch or per slot."""
+    epsilon = 0.5  # large enough to move the output far beyond float rounding
+    generator = MLPGenerator(
+        2, (8,), 2, batchnorm=True, batchnorm_epsilon=epsilon, squash=False, rngs=nnx.Rngs(0)
+    )
+    z = jax.random.normal(jax.random.key(1), (12, 2))
+    h = np.asarray(generator.layers[0](z)).reshape(-1, slots, 8)
+    normed = (h - h.mean(0)) / np.sqrt(h.var(0) + epsilon)
+    expected = generator.out(jax.nn.relu(normed.reshape(12, 8)))  # scale 1, bias 0 at init
+    np.testing.assert_allclose(generator(z, train=True, slots=slots), expected, atol=1e-5)
+    spec = resolve("gan", "ring8", "pacgan-paper", {"model.batchnorm_epsilon": 1e-4})
+    _, model = build(spec)
+    assert {norm.epsilon for norm in model.generator.norms} == {1e-4}
 
 
 def test_slot_statistics_are_the_generator_run_once_per_slot():

@@ -108,6 +108,10 @@ class GANConfig:
     # the generator's BatchNorm statistics in training: over the whole batch, or over each
     # pack slot's draws (PacGAN's code runs G once per slot; MLP generator)
     batchnorm_statistics: Literal["batch", "slot"] = "batch"
+    # added to the variance before its square root: Flax's default; PacGAN's code has
+    # Blocks' 1e-4, which damps first-layer units whose variance is still near it (N(0,
+    # 0.02) weights on 2-D noise give variances of about 8e-4 at initialisation)
+    batchnorm_epsilon: float = 1e-5
     discriminator_hidden: tuple[int, ...] = (200, 200, 200)  # MLP discriminator widths
     maxout: int = 5  # pieces per maxout unit of the MLP discriminator (1: ReLU)
     channels: int = 32  # base channel count of the convolutional networks
@@ -134,6 +138,8 @@ class GANConfig:
             raise UsageError(f"model.gp_weight={self.gp_weight} must be >= 0")
         if self.init_std < 0:
             raise UsageError(f"model.init_std={self.init_std} must be >= 0 (0: Flax's default)")
+        if self.batchnorm_epsilon <= 0:
+            raise UsageError(f"model.batchnorm_epsilon={self.batchnorm_epsilon} must be > 0")
         if self.updates == "simultaneous" and self.n_critic != 1:
             raise UsageError(
                 f"model.updates=simultaneous takes one step of each player: model.n_critic="

@@ -265,7 +265,13 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
             raise UsageError(f"model.architecture=conv needs image data; {dataset.name!r} is not")
         if cfg.batchnorm_statistics == "slot":
             raise UsageError("model.batchnorm_statistics=slot needs the MLP generator")
-        generator = ConvGenerator(cfg.noise_dim + classes, image_shape, cfg.channels, rngs=rngs)
+        generator = ConvGenerator(
+            cfg.noise_dim + classes,
+            image_shape,
+            cfg.channels,
+            batchnorm_epsilon=cfg.batchnorm_epsilon,
+            rngs=rngs,
+        )
         discriminator = ConvDiscriminator(
             image_shape, cfg.pack, cfg.channels, num_classes=classes, rngs=rngs
         )
@@ -275,6 +281,7 @@ def build(config, dataset, rngs: nnx.Rngs) -> GAN:
             cfg.generator_hidden,
             dim,
             batchnorm=cfg.generator_batchnorm,
+            batchnorm_epsilon=cfg.batchnorm_epsilon,
             squash=squash,
             rngs=rngs,
         )

@@ -66,6 +66,7 @@ class MLPGenerator(nnx.Module):
       out_dim: data dimension.
       batchnorm: BatchNorm after each hidden layer; its statistics are
         non-parameter state carried by the training step.
+      batchnorm_epsilon: added to BatchNorm's variance.
       squash: a sigmoid on the output (data in [0, 1)).
       rngs: initialisation PRNGs.
     """
@@ -77,13 +78,16 @@ class MLPGenerator(nnx.Module):
         out_dim: int,
         *,
         batchnorm: bool,
+        batchnorm_epsilon: float = 1e-5,
         squash: bool,
         rngs: nnx.Rngs,
     ):
         sizes = (noise_dim, *hidden)
         self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in pairwise(sizes)])
         self.norms = nnx.List(
-            [nnx.BatchNorm(h, rngs=rngs) for h in hidden] if batchnorm else [],
+            [nnx.BatchNorm(h, epsilon=batchnorm_epsilon, rngs=rngs) for h in hidden]
+            if batchnorm
+            else [],
         )
         self.out = nnx.Linear(sizes[-1], out_dim, rngs=rngs)
         self.squash = squash
@@ -158,13 +162,21 @@ class ConvGenerator(nnx.Module):
     """noise -> Linear to (H/2, W/2, 2C) -> BN, ReLU -> 2x transposed conv to C -> BN, ReLU
     -> 3x3 conv to one channel -> sigmoid; flattened ``[n, H * W]``."""
 
-    def __init__(self, noise_dim: int, image_shape, channels: int, *, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        noise_dim: int,
+        image_shape,
+        channels: int,
+        *,
+        batchnorm_epsilon: float = 1e-5,
+        rngs: nnx.Rngs,
+    ):
         height, width = image_shape
         self.start = (height // 2, width // 2, 2 * channels)
         self.project = nnx.Linear(noise_dim, height * width // 4 * 2 * channels, rngs=rngs)
-        self.norm1 = nnx.BatchNorm(2 * channels, rngs=rngs)
+        self.norm1 = nnx.BatchNorm(2 * channels, epsilon=batchnorm_epsilon, rngs=rngs)
         self.up = upsampling_conv(2 * channels, channels, 4, rngs=rngs)
-        self.norm2 = nnx.BatchNorm(channels, rngs=rngs)
+        self.norm2 = nnx.BatchNorm(channels, epsilon=batchnorm_epsilon, rngs=rngs)
         self.to_pixels = conv(channels, 1, (3, 3), rngs=rngs)
         self._macs = noise_dim * height * width // 4 * 2 * channels + height * width * (
             16 * 2 * channels * channels // 4 + 9 * channels

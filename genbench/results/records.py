@@ -85,6 +85,7 @@ NEUTRAL_DEFAULTS = {
     ("model", "init_std"): 0.0,
     ("model", "updates"): "alternating",
     ("model", "batchnorm_statistics"): "batch",
+    ("model", "batchnorm_epsilon"): 1e-5,
     # the "stages" learning-rate schedule's shape (read by no other schedule)
     ("train", "stages"): 8,
     ("train", "stage_growth"): 3.0,
@@ -243,6 +244,7 @@ ADDED_MODEL_FIELDS = {
     ("gan", "init_std"): 0.0,
     ("gan", "updates"): "alternating",
     ("gan", "batchnorm_statistics"): "batch",
+    ("gan", "batchnorm_epsilon"): 1e-5,
     ("vae", "objective"): "elbo",
     ("vae", "train_samples"): 1,
     ("vae", "kl"): "analytic",
