@@ -29,13 +29,17 @@ class CellResult:
     metric: str
     ours: float | None
     ours_se: float
-    n: int
     paper: float
     paper_se: float
     verdict: Verdict | None  # None: nothing to compare (see ``status``)
     status: str  # the verdict's name, or "missing" / "not reproducible here: ..."
     not_reproducible: str | None = None  # the cell's own mark (it is judged all the same)
     trials: tuple[tuple[int, float], ...] = ()  # (seed, value) of each trial: outliers show
+
+    @property
+    def n(self) -> int:
+        """The number of trials behind ``ours``."""
+        return len(self.trials)
 
     @property
     def marked(self) -> bool:
@@ -73,7 +77,7 @@ def compare_cells(
             if row.name not in found or not values:
                 status = _why_missing(row, found)
                 results.append(
-                    CellResult(row.name, cell.metric, None, 0.0, 0, cell.value, se_p, None, status)
+                    CellResult(row.name, cell.metric, None, 0.0, cell.value, se_p, None, status)
                 )
                 continue
             mean, se = mean_and_se(values)
@@ -84,7 +88,6 @@ def compare_cells(
                     cell.metric,
                     mean,
                     se,
-                    len(values),
                     cell.value,
                     se_p,
                     verdict,
