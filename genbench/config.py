@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from genbench import contract
 from genbench.errors import UsageError, choices
 
 
@@ -62,6 +63,11 @@ class TrainConfig:
     # dtype of the training step's arithmetic: parameters and optimiser state stay float32
     # (bfloat16: float inputs and a bfloat16 copy of the parameters per step, losses in float32)
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    # PacGAN's authors' data: epochs of N fixed packs (each of a pack's slots a bootstrap
+    # resample of the N training examples, drawn once per run) in a new order each epoch,
+    # instead of packs formed anew from each epoch's permutation; a model that does not
+    # pack (pack 1) trains on one bootstrap resample of its training set
+    fixed_packs: bool = False
     fit: Literal["gradient", "exact", "em"] = "gradient"  # how the model is fitted
     restarts: int = 1  # EM: independent initialisations; the best training likelihood wins
     checkpoint_every: int = 0  # steps between checkpoints (multiple of inner_steps); 0: none
@@ -284,6 +290,8 @@ def validate(config: RunConfig) -> None:
             f"eval.every={config.eval.every} must be >= 0 and a multiple of "
             f"train.inner_steps={t.inner_steps}"
         )
+    if t.fixed_packs and contract.draws_fresh(config.data):
+        raise UsageError("train.fixed_packs needs a fixed training set: set data.fresh=false")
     if any(k < 1 for k in config.eval.iwae_k):
         raise UsageError(f"eval.iwae_k={config.eval.iwae_k} must hold integers >= 1")
     check = getattr(config.model, "validate", None)

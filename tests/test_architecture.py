@@ -30,7 +30,7 @@ ALLOWED = {
 # Capability attribute names, models' and datasets' alike, that only genbench/contract/ may probe.
 CAPABILITY_NAMES = (
     set(contract.MODEL_CAPABILITIES)
-    | {"uses_labels", "train_window", "tokens_per_example", "analytic_flops_per_token"}
+    | {"uses_labels", "train_window", "tokens_per_example", "analytic_flops_per_token", "pack"}
     | {"is_source", "labelled", "fresh", "char_level", "hidden_states", "image_shape"}
     | {"dynamic_binarization"}
     | {"num_states", "train_labels", "decode_smiles", "log_joint_prob", "sample_labelled"}

@@ -37,6 +37,22 @@ CASES = {
             "train.batch_size": 100,
         },
     ),
+    # PacGAN's authors' data: each seed its own fixed packs
+    "gan_fixed_packs": (
+        "gan",
+        "ring8",
+        {
+            "train.steps": 40,
+            "train.inner_steps": 20,
+            "model.pack": 3,
+            "model.generator_hidden": (16, 16),
+            "model.discriminator_hidden": (16,),
+            "train.batch_size": 30,
+            "data.fresh": False,
+            "data.n_train": 600,
+            "train.fixed_packs": True,
+        },
+    ),
     "transformer": ("transformer", "markov", {"train.steps": 20, "train.inner_steps": 10}),
     "naive_bayes": (
         "naive_bayes",

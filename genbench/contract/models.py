@@ -307,6 +307,12 @@ def train_window(model: Any) -> int | None:
     return getattr(model, "train_window", None)
 
 
+def pack_size(model: Any) -> int:
+    """Examples per input of the model's judge: PacGAN's ``pack`` (consecutive rows of a
+    batch make one packed input); 1 for a model that does not pack."""
+    return int(getattr(model, "pack", 1))
+
+
 def tokens_per_example(model: Any) -> int | None:
     """Tokens one training example contributes (a transformer's block of positions), for
     ``train_tokens_per_s``; ``None`` when the model does not say."""
@@ -357,6 +363,7 @@ __all__ = [
     "resolved_config",
     "uses_labels",
     "train_window",
+    "pack_size",
     "tokens_per_example",
     "analytic_flops_per_token",
     "flops_per_example",

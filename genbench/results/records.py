@@ -90,6 +90,8 @@ NEUTRAL_DEFAULTS = {
     ("train", "stages"): 8,
     ("train", "stage_growth"): 3.0,
     ("train", "stage_decay"): 10 ** (-1 / 7),
+    # PacGAN's authors' fixed packs (off: packs formed from each epoch's permutation)
+    ("train", "fixed_packs"): False,
     # the VAE's training objective
     ("model", "objective"): "elbo",
     ("model", "train_samples"): 1,
@@ -238,6 +240,7 @@ ADDED_CONFIG_FIELDS = {
     ("train", "stages"): 8,
     ("train", "stage_growth"): 3.0,
     ("train", "stage_decay"): 10 ** (-1 / 7),
+    ("train", "fixed_packs"): False,
 }
 # The same for one model's section: (model, field) -> value.
 ADDED_MODEL_FIELDS = {

@@ -9,10 +9,16 @@ touches (a fixed number, so the program compiles once). The host draws it
 because XLA:CPU's sort-based ``jax.random.permutation`` took 6.3 ms for
 10,000 examples (about 3% of a VAE benchmark step), numpy's 0.1 ms. A source with
 ``fresh`` sampling draws each batch inside the step instead.
+
+Fixed packs (``train.fixed_packs``, the data of PacGAN's authors' code) make an
+epoch's order out of packs instead of examples: N packs of ``pack`` rows, each
+slot a bootstrap resample of the N examples drawn once per run, reordered (as
+whole packs) every epoch.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,6 +33,7 @@ from genbench.errors import UsageError
 from genbench.train.mesh import replicated
 
 _PERMUTATION_STREAM = 0x0DA7A  # keeps the epoch orders apart from other seeded streams
+_PACKS_STREAM = 0x9AC5  # keeps a run's fixed packs apart from its epoch orders
 
 
 class ArrayFeeder:
@@ -42,6 +49,9 @@ class ArrayFeeder:
       seeds: the seeds of a seed group (``genbench.train.seed_group``), or None for one
         run: each call then receives every seed's permutations, stacked on a leading
         seed axis, so that each seed sees the batches it would see alone.
+      fixed_packs: 0 for epochs of the examples themselves; a pack size m for epochs of
+        N fixed packs of m rows (``fixed_packs_of``): ``batch_size`` (a multiple of m)
+        rows are then ``batch_size / m`` whole packs, and an epoch is N m rows.
     """
 
     def __init__(
@@ -52,17 +62,24 @@ class ArrayFeeder:
         seed: int,
         mesh: Mesh,
         seeds: Sequence[int] | None = None,
+        fixed_packs: int = 0,
     ):
         n = len(jax.tree.leaves(data)[0])
-        if n < batch_size:
+        rows_per_epoch = n * max(fixed_packs, 1)
+        if rows_per_epoch < batch_size:
             raise UsageError(f"train.batch_size={batch_size} exceeds the {n} training examples")
+        if fixed_packs and batch_size % fixed_packs:
+            raise UsageError(
+                f"train.fixed_packs needs train.batch_size={batch_size} to be whole packs "
+                f"of {fixed_packs}"
+            )
         self.batch_size = batch_size
-        self.steps_per_epoch = n // batch_size
+        self.steps_per_epoch = rows_per_epoch // batch_size
         # A call of inner_steps steps starting anywhere touches at most this many epochs.
         self.epochs_per_call = math.ceil((inner_steps - 1) / self.steps_per_epoch) + 1
         self._sharding = replicated(mesh)
         self.data = jax.device_put(data, self._sharding)
-        self._n, self._seed = n, seed
+        self._n, self._seed, self._pack = n, seed, fixed_packs
         self._seeds = None if seeds is None else tuple(seeds)
         # The permutations are the call's per-seed input in a seed group.
         self.input_seed_axes = None if seeds is None else (0, None)
@@ -70,12 +87,16 @@ class ArrayFeeder:
         self._stacked: tuple[int, jax.Array] | None = None
 
     def epoch_permutation(self, epoch: int, seed: int | None = None) -> np.ndarray:
-        """The order of the examples in ``epoch`` of ``seed`` (default: the run's seed):
-        int32 ``[N]``, the same in every process."""
+        """The rows of ``epoch`` of ``seed`` (default: the run's seed) in their order: int32
+        ``[N]`` (a permutation), or ``[N m]`` with fixed packs (the packs in a permuted
+        order, each pack's m rows together); the same in every process."""
         seed = self._seed if seed is None else seed
         if (seed, epoch) not in self._perms:
             rng = np.random.default_rng((seed, _PERMUTATION_STREAM, epoch))
-            self._perms[seed, epoch] = rng.permutation(self._n).astype(np.int32)
+            order = rng.permutation(self._n)
+            if self._pack:
+                order = fixed_packs_of(self._n, self._pack, seed)[order].ravel()
+            self._perms[seed, epoch] = order.astype(np.int32)
             while len(self._perms) > 2 * self.epochs_per_call * len(self._seeds or (seed,)):
                 self._perms.popitem(last=False)
         return self._perms[seed, epoch]
@@ -105,6 +126,19 @@ class ArrayFeeder:
         order = perms[epoch - base]
         idx = jax.lax.dynamic_slice_in_dim(order, position * self.batch_size, self.batch_size)
         return jax.tree.map(lambda array: jnp.take(array, idx, axis=0), data)
+
+
+@functools.lru_cache(maxsize=8)
+def fixed_packs_of(n: int, pack: int, seed: int) -> np.ndarray:
+    """The N packs of a run with ``train.fixed_packs``: ``[n, pack]`` example indices, slot j
+    of every pack a bootstrap resample (uniform, with replacement) of the n examples.
+
+    PacGAN's authors build their training set this way, once per run, and only reorder its
+    packs between epochs (PacGAN/pacgan/datasets.py ``GaussianPackingMixture``: one
+    ``np.random.randint(0, N, N)`` per slot; streams.py: a ``ShuffledScheme`` over the packs).
+    """
+    rng = np.random.default_rng((seed, _PACKS_STREAM, pack))
+    return rng.integers(0, n, size=(n, pack))
 
 
 class SourceFeeder:
@@ -166,6 +200,7 @@ def make_feeder(
     with_labels: bool = False,
     window: int | None = None,
     seeds: Sequence[int] | None = None,
+    fixed_packs: int = 0,
 ):
     """A ``SourceFeeder`` for sources with fresh sampling, an ``ArrayFeeder`` otherwise.
 
@@ -173,17 +208,25 @@ def make_feeder(
     ``(features, labels)`` tuples. With ``window`` (a model that declares
     ``train_window``), symbol sequences longer than it are cut into random
     windows of that many tokens by a ``WindowFeeder``. With ``seeds`` (a seed group),
-    an ``ArrayFeeder`` hands every seed's epoch orders to each call.
+    an ``ArrayFeeder`` hands every seed's epoch orders to each call. With ``fixed_packs``
+    (the model's pack size, when ``train.fixed_packs`` is set) its epochs are of fixed packs.
     """
     if contract.draws_fresh(dataset):
+        if fixed_packs:
+            raise UsageError(
+                f"train.fixed_packs needs a fixed training set; dataset {dataset.name!r} "
+                "draws fresh samples (set data.fresh=false)"
+            )
         return SourceFeeder(dataset, batch_size)
     # Symbol sequences are integers; real-valued sequences (levels 0) stay float.
     symbols = dataset.kind == "categorical" or (dataset.kind == "sequence" and dataset.levels > 0)
     data = np.asarray(dataset.train, np.int32 if symbols else np.float32)
     if window and symbols and data.ndim == 2 and data.shape[1] > window and not with_labels:
+        if fixed_packs:
+            raise UsageError("train.fixed_packs does not apply to training windows")
         return WindowFeeder(data, batch_size, window, mesh)
     if with_labels:
         if not contract.is_labelled(dataset):
             raise UsageError(f"the model needs labels; dataset {dataset.name!r} has none")
         data = (data, np.asarray(dataset.train_labels, np.int32))
-    return ArrayFeeder(data, batch_size, inner_steps, seed, mesh, seeds)
+    return ArrayFeeder(data, batch_size, inner_steps, seed, mesh, seeds, fixed_packs)

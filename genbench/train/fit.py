@@ -106,6 +106,7 @@ def _make_step(models, dataset, transform, train: TrainConfig, seeds, mesh, grou
         contract.uses_labels(model),
         contract.train_window(model),
         seeds if group else None,
+        contract.pack_size(model) if train.fixed_packs else 0,
     )
     optimizers = {g: make_optimizer(train, g) for g in param_groups(model)}
     options = dict(
