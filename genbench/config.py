@@ -63,10 +63,11 @@ class TrainConfig:
     # dtype of the training step's arithmetic: parameters and optimiser state stay float32
     # (bfloat16: float inputs and a bfloat16 copy of the parameters per step, losses in float32)
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
-    # PacGAN's authors' data: epochs of N fixed packs (each of a pack's slots a bootstrap
-    # resample of the N training examples, drawn once per run) in a new order each epoch,
-    # instead of packs formed anew from each epoch's permutation; a model that does not
-    # pack (pack 1) trains on one bootstrap resample of its training set
+    # PacGAN's authors' data (genbench.train.packs): each run draws its own data.n_train
+    # points from a source (a data set of files: its training split), then N packs once,
+    # each slot a bootstrap resample of them, and every epoch reorders those packs (instead
+    # of packs formed anew from each epoch's permutation of one split for every run); a
+    # model that does not pack (pack 1) trains on one bootstrap resample of its points
     fixed_packs: bool = False
     fit: Literal["gradient", "exact", "em"] = "gradient"  # how the model is fitted
     restarts: int = 1  # EM: independent initialisations; the best training likelihood wins

@@ -8,17 +8,12 @@ span several epochs, so it receives the permutations of all the epochs it
 touches (a fixed number, so the program compiles once). The host draws it
 because XLA:CPU's sort-based ``jax.random.permutation`` took 6.3 ms for
 10,000 examples (about 3% of a VAE benchmark step), numpy's 0.1 ms. A source with
-``fresh`` sampling draws each batch inside the step instead.
-
-Fixed packs (``train.fixed_packs``, the data of PacGAN's authors' code) make an
-epoch's order out of packs instead of examples: N packs of ``pack`` rows, each
-slot a bootstrap resample of the N examples drawn once per run, reordered (as
-whole packs) every epoch.
+``fresh`` sampling draws each batch inside the step instead. PacGAN's fixed packs
+(``train.fixed_packs``) are ``genbench.train.packs``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -33,7 +28,6 @@ from genbench.errors import UsageError
 from genbench.train.mesh import replicated
 
 _PERMUTATION_STREAM = 0x0DA7A  # keeps the epoch orders apart from other seeded streams
-_PACKS_STREAM = 0x9AC5  # keeps a run's fixed packs apart from its epoch orders
 
 
 class ArrayFeeder:
@@ -49,9 +43,6 @@ class ArrayFeeder:
       seeds: the seeds of a seed group (``genbench.train.seed_group``), or None for one
         run: each call then receives every seed's permutations, stacked on a leading
         seed axis, so that each seed sees the batches it would see alone.
-      fixed_packs: 0 for epochs of the examples themselves; a pack size m for epochs of
-        N fixed packs of m rows (``fixed_packs_of``): ``batch_size`` (a multiple of m)
-        rows are then ``batch_size / m`` whole packs, and an epoch is N m rows.
     """
 
     def __init__(
@@ -62,41 +53,39 @@ class ArrayFeeder:
         seed: int,
         mesh: Mesh,
         seeds: Sequence[int] | None = None,
-        fixed_packs: int = 0,
     ):
         n = len(jax.tree.leaves(data)[0])
-        rows_per_epoch = n * max(fixed_packs, 1)
-        if rows_per_epoch < batch_size:
-            raise UsageError(f"train.batch_size={batch_size} exceeds the {n} training examples")
-        if fixed_packs and batch_size % fixed_packs:
-            raise UsageError(
-                f"train.fixed_packs needs train.batch_size={batch_size} to be whole packs "
-                f"of {fixed_packs}"
-            )
+        self._n = n
+        rows = self.rows_per_epoch()
+        if rows < batch_size:
+            raise UsageError(f"train.batch_size={batch_size} exceeds the {rows} training examples")
         self.batch_size = batch_size
-        self.steps_per_epoch = rows_per_epoch // batch_size
+        self.steps_per_epoch = rows // batch_size
         # A call of inner_steps steps starting anywhere touches at most this many epochs.
         self.epochs_per_call = math.ceil((inner_steps - 1) / self.steps_per_epoch) + 1
         self._sharding = replicated(mesh)
         self.data = jax.device_put(data, self._sharding)
-        self._n, self._seed, self._pack = n, seed, fixed_packs
+        self._seed = seed
         self._seeds = None if seeds is None else tuple(seeds)
         # The permutations are the call's per-seed input in a seed group.
         self.input_seed_axes = None if seeds is None else (0, None)
         self._perms: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._stacked: tuple[int, jax.Array] | None = None
 
+    def rows_per_epoch(self) -> int:
+        """Rows an epoch visits: every example once."""
+        return self._n
+
+    def epoch_rows(self, seed: int, epoch: int) -> np.ndarray:
+        """The rows of ``epoch`` of ``seed`` in their order: a permutation of the N examples."""
+        return epoch_order(seed, epoch, self._n)
+
     def epoch_permutation(self, epoch: int, seed: int | None = None) -> np.ndarray:
-        """The rows of ``epoch`` of ``seed`` (default: the run's seed) in their order: int32
-        ``[N]`` (a permutation), or ``[N m]`` with fixed packs (the packs in a permuted
-        order, each pack's m rows together); the same in every process."""
+        """``epoch_rows`` of ``seed`` (default: the run's seed) as int32, kept for the calls
+        of the epoch; the same in every process."""
         seed = self._seed if seed is None else seed
         if (seed, epoch) not in self._perms:
-            rng = np.random.default_rng((seed, _PERMUTATION_STREAM, epoch))
-            order = rng.permutation(self._n)
-            if self._pack:
-                order = fixed_packs_of(self._n, self._pack, seed)[order].ravel()
-            self._perms[seed, epoch] = order.astype(np.int32)
+            self._perms[seed, epoch] = self.epoch_rows(seed, epoch).astype(np.int32)
             while len(self._perms) > 2 * self.epochs_per_call * len(self._seeds or (seed,)):
                 self._perms.popitem(last=False)
         return self._perms[seed, epoch]
@@ -128,17 +117,10 @@ class ArrayFeeder:
         return jax.tree.map(lambda array: jnp.take(array, idx, axis=0), data)
 
 
-@functools.lru_cache(maxsize=8)
-def fixed_packs_of(n: int, pack: int, seed: int) -> np.ndarray:
-    """The N packs of a run with ``train.fixed_packs``: ``[n, pack]`` example indices, slot j
-    of every pack a bootstrap resample (uniform, with replacement) of the n examples.
-
-    PacGAN's authors build their training set this way, once per run, and only reorder its
-    packs between epochs (PacGAN/pacgan/datasets.py ``GaussianPackingMixture``: one
-    ``np.random.randint(0, N, N)`` per slot; streams.py: a ``ShuffledScheme`` over the packs).
-    """
-    rng = np.random.default_rng((seed, _PACKS_STREAM, pack))
-    return rng.integers(0, n, size=(n, pack))
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """Epoch ``epoch``'s order of ``n`` items for ``seed``, from numpy's generator seeded
+    with (seed, a fixed stream number, epoch)."""
+    return np.random.default_rng((seed, _PERMUTATION_STREAM, epoch)).permutation(n)
 
 
 class SourceFeeder:
@@ -191,6 +173,12 @@ class WindowFeeder:
         return data[rows[:, None], offsets[:, None] + jnp.arange(self.window)]
 
 
+def is_symbolic(dataset) -> bool:
+    """Whether the dataset's examples are integer symbols (categorical data, symbol
+    sequences); real-valued sequences (levels 0) stay float."""
+    return dataset.kind == "categorical" or (dataset.kind == "sequence" and dataset.levels > 0)
+
+
 def make_feeder(
     dataset,
     batch_size: int,
@@ -200,7 +188,6 @@ def make_feeder(
     with_labels: bool = False,
     window: int | None = None,
     seeds: Sequence[int] | None = None,
-    fixed_packs: int = 0,
 ):
     """A ``SourceFeeder`` for sources with fresh sampling, an ``ArrayFeeder`` otherwise.
 
@@ -208,25 +195,16 @@ def make_feeder(
     ``(features, labels)`` tuples. With ``window`` (a model that declares
     ``train_window``), symbol sequences longer than it are cut into random
     windows of that many tokens by a ``WindowFeeder``. With ``seeds`` (a seed group),
-    an ``ArrayFeeder`` hands every seed's epoch orders to each call. With ``fixed_packs``
-    (the model's pack size, when ``train.fixed_packs`` is set) its epochs are of fixed packs.
+    an ``ArrayFeeder`` hands every seed's epoch orders to each call.
     """
     if contract.draws_fresh(dataset):
-        if fixed_packs:
-            raise UsageError(
-                f"train.fixed_packs needs a fixed training set; dataset {dataset.name!r} "
-                "draws fresh samples (set data.fresh=false)"
-            )
         return SourceFeeder(dataset, batch_size)
-    # Symbol sequences are integers; real-valued sequences (levels 0) stay float.
-    symbols = dataset.kind == "categorical" or (dataset.kind == "sequence" and dataset.levels > 0)
+    symbols = is_symbolic(dataset)
     data = np.asarray(dataset.train, np.int32 if symbols else np.float32)
     if window and symbols and data.ndim == 2 and data.shape[1] > window and not with_labels:
-        if fixed_packs:
-            raise UsageError("train.fixed_packs does not apply to training windows")
         return WindowFeeder(data, batch_size, window, mesh)
     if with_labels:
         if not contract.is_labelled(dataset):
             raise UsageError(f"the model needs labels; dataset {dataset.name!r} has none")
         data = (data, np.asarray(dataset.train_labels, np.int32))
-    return ArrayFeeder(data, batch_size, inner_steps, seed, mesh, seeds, fixed_packs)
+    return ArrayFeeder(data, batch_size, inner_steps, seed, mesh, seeds)

@@ -14,8 +14,10 @@ from jax.sharding import Mesh
 from genbench import contract
 from genbench.config import TrainConfig
 from genbench.contract import param_groups
+from genbench.errors import UsageError
 from genbench.train.feed import make_feeder
 from genbench.train.optim import make_optimizer
+from genbench.train.packs import make_pack_feeder
 from genbench.train.seed_group import SeedGroupStep
 from genbench.train.seed_memory import check_fits, local_devices
 from genbench.train.step import TrainStep
@@ -97,17 +99,27 @@ def _failure(out: dict, order: list[str]) -> dict | None:
 def _make_step(models, dataset, transform, train: TrainConfig, seeds, mesh, group: bool):
     """The shared step of one run (``TrainStep``) or of a seed group (``SeedGroupStep``)."""
     model = models[0]
-    feeder = make_feeder(
-        dataset,
-        train.batch_size,
-        train.inner_steps,
-        seeds[0],
-        mesh,
-        contract.uses_labels(model),
-        contract.train_window(model),
-        seeds if group else None,
-        contract.pack_size(model) if train.fixed_packs else 0,
-    )
+    group_seeds = seeds if group else None
+    if train.fixed_packs:
+        if contract.uses_labels(model) or contract.train_window(model):
+            raise UsageError(
+                "train.fixed_packs applies to models that train on whole, unlabelled examples"
+            )
+        pack = contract.pack_size(model)
+        feeder = make_pack_feeder(
+            dataset, pack, train.batch_size, train.inner_steps, seeds[0], mesh, group_seeds
+        )
+    else:
+        feeder = make_feeder(
+            dataset,
+            train.batch_size,
+            train.inner_steps,
+            seeds[0],
+            mesh,
+            contract.uses_labels(model),
+            contract.train_window(model),
+            group_seeds,
+        )
     optimizers = {g: make_optimizer(train, g) for g in param_groups(model)}
     options = dict(
         feeder=feeder,
