@@ -13,7 +13,7 @@ from genbench.runner import build, run
 from genbench.spec import resolve
 from genbench.train.fit import fit
 from genbench.train.mesh import data_mesh
-from genbench.train.packs import PackFeeder, fixed_packs_of, make_pack_feeder
+from genbench.train.packs import PackFeeder, fixed_packs_of, training_points
 
 SMALL_GAN = {
     "data.fresh": False,
@@ -92,8 +92,8 @@ def test_each_seed_of_a_group_gets_its_own_points_and_the_packs_it_gets_alone():
 def test_a_source_gives_each_run_its_own_points():
     spec = resolve("gan", "ring8", "pacgan-paper", SMALL_GAN | {"train.fixed_packs": True})
     dataset, _ = build(spec)
-    feeders = [make_pack_feeder(dataset, 1, 50, 1, s, one_device()) for s in (0, 1)]
-    points = [np.asarray(f.data) for f in feeders]
+    points = training_points(dataset, (0, 1))
+    assert np.array_equal(points[1], training_points(dataset, (1,))[1])
     assert points[0].shape == points[1].shape == np.asarray(dataset.train).shape
     assert not np.allclose(points[0], points[1])
     assert not np.allclose(points[0], dataset.train)  # not the split every run shares

@@ -17,7 +17,7 @@ from genbench.contract import param_groups
 from genbench.errors import UsageError
 from genbench.train.feed import make_feeder
 from genbench.train.optim import make_optimizer
-from genbench.train.packs import make_pack_feeder
+from genbench.train.packs import PackFeeder, training_points
 from genbench.train.seed_group import SeedGroupStep
 from genbench.train.seed_memory import check_fits, local_devices
 from genbench.train.step import TrainStep
@@ -105,9 +105,10 @@ def _make_step(models, dataset, transform, train: TrainConfig, seeds, mesh, grou
             raise UsageError(
                 "train.fixed_packs applies to models that train on whole, unlabelled examples"
             )
+        points = training_points(dataset, seeds)
         pack = contract.pack_size(model)
-        feeder = make_pack_feeder(
-            dataset, pack, train.batch_size, train.inner_steps, seeds[0], mesh, group_seeds
+        feeder = PackFeeder(
+            points, pack, train.batch_size, train.inner_steps, seeds[0], mesh, group_seeds
         )
     else:
         feeder = make_feeder(

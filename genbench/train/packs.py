@@ -89,18 +89,10 @@ class PackFeeder(ArrayFeeder):
         return self._offset[seed] + packs[order].ravel()
 
 
-def make_pack_feeder(
-    dataset,
-    pack: int,
-    batch_size: int,
-    inner_steps: int,
-    seed: int,
-    mesh: Mesh,
-    seeds: Sequence[int] | None = None,
-) -> PackFeeder:
-    """The ``PackFeeder`` of a run with ``train.fixed_packs``: from a source (a sampler, as
-    PacGAN's mixtures), each seed trains on its own ``data.n_train`` points; from a data set
-    of files, on its training split.
+def training_points(dataset, seeds: Sequence[int]) -> np.ndarray | dict[int, np.ndarray]:
+    """The points a run's fixed packs are drawn from (``PackFeeder``'s ``train``): from a
+    source (a sampler, as PacGAN's mixtures), each seed's own ``data.n_train`` points; from a
+    data set of files, its training split, shared by every seed.
 
     Raises:
       UsageError: a source that draws fresh samples (it has no fixed training set).
@@ -110,10 +102,7 @@ def make_pack_feeder(
             f"train.fixed_packs needs a fixed training set; dataset {dataset.name!r} draws "
             "fresh samples (set data.fresh=false)"
         )
-    n = len(dataset.train)
     if contract.is_source(dataset):
-        run_seeds = tuple(seeds) if seeds is not None else (seed,)
-        train = {s: run_training_points(dataset, n, s) for s in run_seeds}
-    else:
-        train = np.asarray(dataset.train, np.int32 if is_symbolic(dataset) else np.float32)
-    return PackFeeder(train, pack, batch_size, inner_steps, seed, mesh, seeds)
+        n = len(dataset.train)
+        return {s: run_training_points(dataset, n, s) for s in seeds}
+    return np.asarray(dataset.train, np.int32 if is_symbolic(dataset) else np.float32)
