@@ -239,6 +239,23 @@ def test_a_batchnorm_generator_samples_with_statistics_at_its_current_weights():
     assert calibrated(plain, z) is plain
 
 
+def test_every_sampling_call_at_the_same_weights_uses_one_set_of_statistics():
+    """An evaluation draws its samples in batches (eval.batch_size): all of them must come
+    from one generator, as PacGAN's 2,500 do, not one calibration per batch."""
+    gan = small_gan()
+    sample = nnx.jit(lambda m, k: m.sample(k, 64))
+    fixed = nnx.jit(lambda m, z: m.calibrated_generator()(z, train=False))
+    for seed in (1, 2):
+        rng = jax.random.key(seed)
+        z = jax.random.normal(rng, (64, 2))
+        np.testing.assert_allclose(sample(gan, rng), fixed(gan, z), rtol=1e-5, atol=1e-6)
+    # the statistics are the current weights': a step of training moves them
+    before = fixed(gan, z)
+    last = [m for _, m in nnx.iter_modules(gan.generator) if isinstance(m, nnx.Linear)][-1]
+    last.kernel[...] = 2.0 * last.kernel[...]
+    assert not np.allclose(fixed(gan, z), before, atol=1e-3)
+
+
 @pytest.mark.parametrize("slots", [1, 2])
 def test_batchnorm_epsilon_is_added_to_the_variance_with_either_statistics(slots):
     """PacGAN's code normalises with Blocks' epsilon of 1e-4 (Flax's is 1e-5): the GAN's

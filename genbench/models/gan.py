@@ -45,6 +45,12 @@ from genbench.models.gan_nets import (
 # Noise draws that set a BatchNorm generator's statistics for sampling (PacGAN's code:
 # the 5,000 examples of its monitoring pass).
 CALIBRATION_DRAWS = 5000
+# Their key is fixed, not drawn from the sampling call's: every call at the same weights
+# (each batch of an evaluation's samples) normalises with one set of statistics, as PacGAN's
+# code draws all its 2,500 samples with one. A key per call made an evaluation's samples a
+# mixture over as many generators as it had batches (10 of 250 for 2,500 samples), whose
+# statistics differ by their draws' noise: samples moved by 2-5 mode widths between them.
+_CALIBRATION_SEED = 0xCA1B
 
 
 def calibrated(generator: nnx.Module, calibration_input: jax.Array) -> nnx.Module:
@@ -173,15 +179,19 @@ class GAN(nnx.Module):
         del rng
         return None
 
-    def _generate(self, rng: jax.Array, n: int, one_hot: jax.Array | None = None):
-        """G(z) ``[n, D]`` for z ~ N(0, I) (with ``one_hot [n, C]`` appended), BatchNorm
-        with the statistics of ``CALIBRATION_DRAWS`` further draws (``calibrated``)."""
-        z = jax.random.normal(rng, (n, self.noise_dim))
-        k_calibration = jax.random.fold_in(rng, 1)
+    def calibrated_generator(self) -> nnx.Module:
+        """The generator every sampling call at the current weights uses: BatchNorm with the
+        statistics of ``CALIBRATION_DRAWS`` fixed noise draws (``calibrated``)."""
+        k_calibration = jax.random.key(_CALIBRATION_SEED)
         z_calibration = jax.random.normal(k_calibration, (CALIBRATION_DRAWS, self.noise_dim))
         labels = self._calibration_one_hot(k_calibration)
-        generator = calibrated(self.generator, with_label(z_calibration, labels))
-        return generator(with_label(z, one_hot), train=False)
+        return calibrated(self.generator, with_label(z_calibration, labels))
+
+    def _generate(self, rng: jax.Array, n: int, one_hot: jax.Array | None = None):
+        """G(z) ``[n, D]`` for z ~ N(0, I) (with ``one_hot [n, C]`` appended), with the
+        ``calibrated_generator``."""
+        z = jax.random.normal(rng, (n, self.noise_dim))
+        return self.calibrated_generator()(with_label(z, one_hot), train=False)
 
     def sample(self, rng: jax.Array, n: int) -> jax.Array:
         """``n`` samples ``[n, D]``."""
