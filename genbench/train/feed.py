@@ -58,7 +58,7 @@ class ArrayFeeder:
         self._n = n
         rows = self.rows_per_epoch()
         if rows < batch_size:
-            raise UsageError(f"train.batch_size={batch_size} exceeds the {rows} training examples")
+            raise UsageError(f"train.batch_size={batch_size} exceeds the {rows} rows of an epoch")
         self.batch_size = batch_size
         self.steps_per_epoch = rows // batch_size
         # A call of inner_steps steps starting anywhere touches at most this many epochs.
