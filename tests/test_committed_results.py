@@ -24,17 +24,6 @@ ADDED_SINCE: set[str] = set()
 FLAG = "--xla_force_host_platform_device_count"
 
 
-def _flatten(config: dict, prefix: str = "") -> dict:
-    """``{"train.lr": 1e-3, "train.groups.generator.lr": ...}``: every leaf as an override."""
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _one_per_family() -> list[dict]:
     """The seed-0 record of each model family, the cheapest of its smoke runs by fit time."""
     chosen = {}
@@ -63,11 +52,10 @@ def test_every_family_has_a_committed_record():
 # committed runs' one (and a GAN amplifies the difference over 2,000 steps).
 RERUN = """
 import json, sys
+from genbench.rebuild import spec_of
 from genbench.runner import run
-from genbench.spec import resolve
-for committed, overrides in json.load(open(sys.argv[1])):
-    spec = resolve(committed["model"], committed["dataset"], committed["preset"], overrides,
-                   committed["seed"])
+for committed in json.load(open(sys.argv[1])):
+    spec = spec_of(committed)  # its model, dataset, preset and seed, every config value set
     assert spec.dataset_version == committed["dataset_version"], spec.dataset_version
     print(json.dumps(run(spec, measure_throughput=False).to_dict()), flush=True)
 """
@@ -78,7 +66,7 @@ def reruns(tmp_path_factory) -> dict[str, dict]:
     """model -> the record of re-running its committed record at this revision."""
     (count,) = {r["env"]["device_count"] for r in RECORDS}
     path = tmp_path_factory.mktemp("committed") / "records.json"
-    path.write_text(json.dumps([(r, _flatten(r["config"])) for r in RECORDS]))
+    path.write_text(json.dumps(RECORDS))
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     # XLA's default optimisation, as the committed records were made: the tests' faster
     # compile options (TEST_XLA_FLAGS) round differently enough to move a sample metric.

@@ -15,12 +15,14 @@ def _check_widths(*widths: int) -> None:
 
 
 @dataclass(frozen=True)
-class RealNVPConfig:
-    """RealNVP (Dinh et al. 2017): affine coupling layers on alternating halves."""
+class FlowConfig:
+    """The fields RealNVP and MAF share (their defaults: 8 layers of (64, 64) for both; for
+    MAF on ring8 kl_to_source 0.0075 nats in 72 s of training, where 5 of (128, 128)
+    reached 0.10 in 132 s)."""
 
-    layers: int = 8  # coupling layers; each transforms the half the previous one read
-    hidden: tuple[int, ...] = (64, 64)  # widths of each coupling's scale-and-shift network
-    activation: Activation = "relu"  # hidden nonlinearity of the coupling networks
+    layers: int = 8  # flow layers; the variable order (or the half transformed) alternates
+    hidden: tuple[int, ...] = (64, 64)  # widths of each layer's network (coupling net, MADE)
+    activation: Activation = "relu"  # hidden nonlinearity of the layers' networks
     max_log_scale: float = 3.0  # soft bound |log scale| < this per layer (tanh), for stability
     base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
     # a learned lower-triangular affine layer at the data end (whitens correlations)
@@ -38,48 +40,24 @@ class RealNVPConfig:
     conditional: bool = False
 
     def validate(self) -> None:
-        _check_flow(self)
-
-
-def _check_flow(config) -> None:
-    """The checks RealNVP and MAF share: widths, the log-scale bound, the base's components."""
-    _check_widths(config.layers, *config.hidden)
-    if config.max_log_scale <= 0:
-        raise UsageError(f"model.max_log_scale={config.max_log_scale} must be > 0")
-    if config.base_components < 0:
-        raise UsageError(f"model.base_components={config.base_components} must be >= 0")
-    if config.weight_penalty < 0:
-        raise UsageError(f"model.weight_penalty={config.weight_penalty} must be >= 0")
+        _check_widths(self.layers, *self.hidden)
+        if self.max_log_scale <= 0:
+            raise UsageError(f"model.max_log_scale={self.max_log_scale} must be > 0")
+        if self.base_components < 0:
+            raise UsageError(f"model.base_components={self.base_components} must be >= 0")
+        if self.weight_penalty < 0:
+            raise UsageError(f"model.weight_penalty={self.weight_penalty} must be >= 0")
 
 
 @dataclass(frozen=True)
-class MAFConfig:
-    """MAF (Papamakarios et al. 2017): affine autoregressive layers, each a MADE."""
+class RealNVPConfig(FlowConfig):
+    """RealNVP (Dinh et al. 2017): affine coupling layers on alternating halves."""
 
-    # autoregressive layers; the variable order reverses between them. 8 of (64, 64), as
-    # realnvp's: ring8's kl_to_source 0.0075 nats in 72 s of training, where 5 of (128, 128)
-    # reached 0.10 in 132 s
-    layers: int = 8
-    hidden: tuple[int, ...] = (64, 64)  # widths of each layer's MADE
-    activation: Activation = "relu"  # hidden nonlinearity of the MADEs
-    max_log_scale: float = 3.0  # soft bound |log scale| < this per layer (tanh), for stability
-    base_components: int = 32  # base: a learned mixture of this many Gaussians; 0: N(0, I)
-    # a learned lower-triangular affine layer at the data end (whitens correlations)
-    affine_layer: bool = True
-    # L2 penalty on the weights of the layers' networks, added to the mean nll (a Gaussian
-    # prior): without it a flow memorises a fixed training set (linear_gaussian's 10,000
-    # points: training nll 2.6 nats below the source's entropy, kl_to_source 3.6 nats)
-    weight_penalty: float = 0.01
-    # L2 penalty on the mixture base's means and log standard deviations, on a fixed
-    # training set only (pulls every component to N(0, I), where the mixture's weights
-    # cannot overfit; linear_gaussian's kl_to_source 0.095 -> 0.007 nats for RealNVP)
-    base_penalty: float = 0.01
-    # a class-conditional flow: the one-hot label into every layer's network, and one set
-    # of base component weights per class
-    conditional: bool = False
 
-    def validate(self) -> None:
-        _check_flow(self)
+@dataclass(frozen=True)
+class MAFConfig(FlowConfig):
+    """MAF (Papamakarios et al. 2017): affine autoregressive layers, each a MADE; the
+    variable order reverses between them."""
 
 
 @dataclass(frozen=True)
