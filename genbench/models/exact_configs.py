@@ -16,9 +16,7 @@ def _check_widths(*widths: int) -> None:
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """The fields RealNVP and MAF share (their defaults: 8 layers of (64, 64) for both; for
-    MAF on ring8 kl_to_source 0.0075 nats in 72 s of training, where 5 of (128, 128)
-    reached 0.10 in 132 s)."""
+    """The fields, defaults and checks RealNVP and MAF share."""
 
     layers: int = 8  # flow layers; the variable order (or the half transformed) alternates
     hidden: tuple[int, ...] = (64, 64)  # widths of each layer's network (coupling net, MADE)
@@ -57,7 +55,8 @@ class RealNVPConfig(FlowConfig):
 @dataclass(frozen=True)
 class MAFConfig(FlowConfig):
     """MAF (Papamakarios et al. 2017): affine autoregressive layers, each a MADE; the
-    variable order reverses between them."""
+    variable order reverses between them. RealNVP's 8 layers of (64, 64) suit it too: ring8's
+    kl_to_source 0.0075 nats in 72 s of training, where 5 of (128, 128) reached 0.10 in 132 s."""
 
 
 @dataclass(frozen=True)
