@@ -60,6 +60,40 @@ def usable_cpus() -> int | None:
         return None
 
 
+# The instruction-set extensions that choose the CPU kernels of Eigen's matrix products
+# (dispatched at run time), so a record names the ones its host had.
+CPU_ISA = ("avx512f", "avx512_bf16", "amx_tile", "avx2", "fma", "sse4_2", "asimd", "sve")
+
+
+@functools.cache
+def cpu_description() -> dict:
+    """The host CPU's model name and its ``CPU_ISA`` extensions, from ``/proc/cpuinfo``
+    (Linux; elsewhere ``platform.processor()`` and no extensions).
+
+    The same config, seed, code, library versions and thread pool repeat a GAN's record
+    only on a host that rounds its products the same way: records of the ring8 table
+    made on one host with jax 0.10.2 left their trajectory within 2,000 steps on
+    another with the same versions (results/reproduce/pacgan-table1-cpu/NOTES.md).
+    """
+    try:
+        return cpuinfo_description(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return {"cpu_model": platform.processor(), "cpu_isa": ""}
+
+
+def cpuinfo_description(text: str) -> dict:
+    """``cpu_description`` of a ``/proc/cpuinfo`` text (x86's ``model name`` and ``flags``,
+    or Arm's ``Model`` and ``Features``; the first processor's)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    model = fields.get("model name") or fields.get("Model") or platform.processor()
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    return {"cpu_model": model, "cpu_isa": " ".join(f for f in CPU_ISA if f in flags)}
+
+
 def check_backend(backend: str | None) -> None:
     """Raises ``ValueError`` (one line) when the requested backend has no device here.
 
@@ -160,6 +194,7 @@ def environment() -> dict:
     import flax
     import jax
     import jaxlib
+    import numpy
     import optax
 
     from genbench import __version__, registry
@@ -175,11 +210,14 @@ def environment() -> dict:
         "jaxlib": jaxlib.__version__,
         "flax": flax.__version__,
         "optax": optax.__version__,
+        "numpy": numpy.__version__,
         "genbench": __version__,
         "git_revision": git_revision(),
         "git_dirty": git_dirty(),  # a table marks rows that average such records
         "cpu_count": os.cpu_count(),
         "cpu_affinity": usable_cpus(),  # XLA:CPU's thread pool, which float rounding follows
+        **cpu_description(),  # and the host's kernels
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "platform": platform.platform(),
         "plugins": registry.loaded_plugins(),  # which distributions provided entries
     }

@@ -104,3 +104,28 @@ def test_records_report_the_cpus_the_process_started_with():
     started, now = map(int, done.stdout.split())
     assert started == 1 and now == len(os.sched_getaffinity(0))
     assert runtime.environment()["cpu_affinity"] == runtime.usable_cpus() >= 1
+
+
+CPUINFO_X86 = """processor\t: 0
+model name\t: Example CPU @ 2.0GHz
+flags\t\t: fpu sse4_2 avx2 fma avx512f avx512_bf16
+
+processor\t: 1
+model name\t: Example CPU @ 2.0GHz
+flags\t\t: fpu sse4_2 avx2 fma avx512f avx512_bf16
+"""
+
+
+def test_cpu_description_names_the_model_and_the_kernels_extensions():
+    """Two hosts with the same library versions can round a GAN's products differently, so
+    the record names the CPU and the extensions that choose Eigen's kernels."""
+    x86 = runtime.cpuinfo_description(CPUINFO_X86)
+    assert x86 == {
+        "cpu_model": "Example CPU @ 2.0GHz",
+        "cpu_isa": "avx512f avx512_bf16 avx2 fma sse4_2",
+    }
+    arm = runtime.cpuinfo_description("processor\t: 0\nFeatures\t: fp asimd sve\n")
+    assert arm["cpu_isa"] == "asimd sve"
+    env = runtime.environment()
+    assert {"cpu_model", "cpu_isa", "numpy", "xla_flags"} <= env.keys()
+    assert set(env["cpu_isa"].split()) <= set(runtime.CPU_ISA)
