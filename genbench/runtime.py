@@ -71,10 +71,10 @@ def cpu_description() -> dict:
     (Linux; elsewhere ``platform.processor()`` and no extensions).
 
     The same config, seed, code, library versions and thread pool repeat a GAN's record
-    only on a host that rounds its products the same way: records of the ring8 table
-    made on one host with jax 0.10.2 left their trajectory within 2,000 steps on
-    another with the same versions (results/reproduce/pacgan-table1-cpu/NOTES.md).
-    """
+    where the products round the same way: records of the ring8 table made on one
+    machine with jax 0.10.2 left their trajectory within 2,000 steps on another
+    installation of the same versions on another machine (README, "The same numbers
+    again"), and those records named neither the CPU nor numpy."""
     try:
         return cpuinfo_description(Path("/proc/cpuinfo").read_text())
     except OSError:
