@@ -19,6 +19,7 @@ import jax
 import pytest
 
 from benchmarks.vae_setup import binary_dataset, cpu_threads
+from genbench import runtime
 from genbench.atomic import atomic_write
 from genbench.data.base import Dataset
 
@@ -34,14 +35,9 @@ def _version(package: str) -> str | None:
 
 def _environment() -> dict:
     """The machine and versions the numbers were measured with."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
-    except OSError:
-        cpu = platform.processor()
     return {
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "cpu": cpu,
+        "cpu": runtime.cpu_description()["cpu_model"],
         "cores": cpu_threads(),
         "platform": platform.platform(),
         "python": platform.python_version(),
