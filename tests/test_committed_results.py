@@ -1,43 +1,18 @@
-"""Committed numbers stay true: one committed smoke record of each family, re-run at this
-revision with its own config and seed, gives the same metrics.
+"""Committed numbers stay true (every other family): each family's committed smoke record,
+re-run at this revision with its own config and seed, gives the same metrics.
 
 A change that moves a number (a new default, a fixed bug) fails here until
 ``results/smoke`` is regenerated (``genbench suite smoke --out results/smoke``), so the
 committed results never silently drift from the code.
 """
 
-import json
-import math
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-SMOKE = Path(__file__).resolve().parents[1] / "results" / "smoke"
-# Same machine kind, same code: only float32 reductions may round differently.
-RTOL, ATOL = 1e-3, 1e-5
-# Metrics added after results/smoke was last regenerated: a re-run reports them besides the
-# committed ones (empty this set when the smoke suite is regenerated).
-ADDED_SINCE: set[str] = set()
-FLAG = "--xla_force_host_platform_device_count"
+from tests.committed_reruns import RECORDS, assert_same_metrics, rerun
 
-
-def _one_per_family() -> list[dict]:
-    """The seed-0 record of each model family, the cheapest of its smoke runs by fit time."""
-    chosen = {}
-    for path in sorted(SMOKE.glob("*.json")):
-        record = json.loads(path.read_text())
-        if record["status"] != "ok" or record["seed"] != 0:
-            continue
-        cost = record["throughput"].get("train_s") or record["throughput"].get("fit_s") or 0
-        if record["model"] not in chosen or cost < chosen[record["model"]][0]:
-            chosen[record["model"]] = (cost, record)
-    return [record for _, record in sorted(chosen.values(), key=lambda c: c[1]["model"])]
-
-
-RECORDS = _one_per_family()
+# Every other family a file, so that pytest-xdist's ``--dist loadfile`` re-runs the two
+# halves on two workers at once (one process re-running every family took 222 s alone).
+PART = RECORDS[0::2]
 
 
 def test_every_family_has_a_committed_record():
@@ -46,56 +21,11 @@ def test_every_family_has_a_committed_record():
     }  # fmt: skip
 
 
-# The records are re-run (without the timing calls, which the metrics do not depend on) in
-# one fresh process: XLA:CPU splits its thread pool over the host
-# devices of a process, so the test process's four devices would round differently from the
-# committed runs' one (and a GAN amplifies the difference over 2,000 steps).
-RERUN = """
-import json, sys
-from genbench.rebuild import spec_of
-from genbench.runner import run
-for committed in json.load(open(sys.argv[1])):
-    spec = spec_of(committed)  # its model, dataset, preset and seed, every config value set
-    assert spec.dataset_version == committed["dataset_version"], spec.dataset_version
-    print(json.dumps(run(spec, measure_throughput=False).to_dict()), flush=True)
-"""
-
-
 @pytest.fixture(scope="module")
 def reruns(tmp_path_factory) -> dict[str, dict]:
-    """model -> the record of re-running its committed record at this revision."""
-    (count,) = {r["env"]["device_count"] for r in RECORDS}
-    path = tmp_path_factory.mktemp("committed") / "records.json"
-    path.write_text(json.dumps(RECORDS))
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    # XLA's default optimisation, as the committed records were made: the tests' faster
-    # compile options (TEST_XLA_FLAGS) round differently enough to move a sample metric.
-    env |= {"XLA_FLAGS": f"{FLAG}={count}", "JAX_PLATFORMS": "cpu"}
-    # A cache of its own: the feature classifier of the sample metrics trained under these
-    # flags, as the committed runs trained theirs, not one a test worker trained first.
-    env["GENBENCH_CACHE"] = str(tmp_path_factory.mktemp("committed-cache"))
-    done = subprocess.run(
-        [sys.executable, "-c", RERUN, str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return {r["model"]: r for r in records}
+    return rerun(PART, tmp_path_factory)
 
 
-@pytest.mark.parametrize(
-    "committed", RECORDS, ids=[f"{r['model']}-{r['dataset']}" for r in RECORDS]
-)
+@pytest.mark.parametrize("committed", PART, ids=[f"{r['model']}-{r['dataset']}" for r in PART])
 def test_a_committed_record_reruns_to_the_same_metrics(committed, reruns):
-    record = reruns[committed["model"]]
-    assert record["status"] == "ok", record["error"]
-    assert record["metrics"].keys() - ADDED_SINCE == committed["metrics"].keys() - ADDED_SINCE
-    for name, value in committed["metrics"].items():
-        now = record["metrics"][name]
-        if value is None or now is None:
-            assert now is value, name
-        else:
-            assert math.isclose(now, value, rel_tol=RTOL, abs_tol=ATOL), (name, value, now)
+    assert_same_metrics(committed, reruns[committed["model"]])
