@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SMOKE = Path(__file__).resolve().parents[1] / "results" / "smoke"
 # Same machine kind, same code: only float32 reductions may round differently.
 RTOL, ATOL = 1e-3, 1e-5
@@ -87,3 +89,17 @@ def assert_same_metrics(committed: dict, record: dict) -> None:
             assert now is value, name
         else:
             assert math.isclose(now, value, rel_tol=RTOL, abs_tol=ATOL), (name, value, now)
+
+
+def committed_record_tests(part: list[dict]):
+    """A test module's ``reruns`` fixture and its parametrized test for the records ``part``."""
+
+    @pytest.fixture(scope="module")
+    def reruns(tmp_path_factory) -> dict[str, dict]:
+        return rerun(part, tmp_path_factory)
+
+    @pytest.mark.parametrize("committed", part, ids=[f"{r['model']}-{r['dataset']}" for r in part])
+    def test_a_committed_record_reruns_to_the_same_metrics(committed, reruns):
+        assert_same_metrics(committed, reruns[committed["model"]])
+
+    return reruns, test_a_committed_record_reruns_to_the_same_metrics

@@ -6,9 +6,7 @@ A change that moves a number (a new default, a fixed bug) fails here until
 committed results never silently drift from the code.
 """
 
-import pytest
-
-from tests.committed_reruns import RECORDS, assert_same_metrics, rerun
+from tests.committed_reruns import RECORDS, committed_record_tests
 
 # Every other family a file, so that pytest-xdist's ``--dist loadfile`` re-runs the two
 # halves on two workers at once (one process re-running every family took 222 s alone).
@@ -21,11 +19,4 @@ def test_every_family_has_a_committed_record():
     }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def reruns(tmp_path_factory) -> dict[str, dict]:
-    return rerun(PART, tmp_path_factory)
-
-
-@pytest.mark.parametrize("committed", PART, ids=[f"{r['model']}-{r['dataset']}" for r in PART])
-def test_a_committed_record_reruns_to_the_same_metrics(committed, reruns):
-    assert_same_metrics(committed, reruns[committed["model"]])
+reruns, test_a_committed_record_reruns_to_the_same_metrics = committed_record_tests(PART)
