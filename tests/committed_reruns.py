@@ -1,10 +1,5 @@
-"""The machinery of the committed-results tests: one committed smoke record of each family,
-re-run at this revision with its own config and seed, gives the same metrics.
-
-A change that moves a number (a new default, a fixed bug) fails here until
-``results/smoke`` is regenerated (``genbench suite smoke --out results/smoke``), so the
-committed results never silently drift from the code.
-"""
+"""The machinery of the committed-results tests (test_committed_results*.py): one committed
+smoke record of each family, re-run at this revision, gives the same metrics."""
 
 import json
 import math
@@ -75,8 +70,8 @@ def rerun(records: list[dict], tmp_path_factory) -> dict[str, dict]:
         timeout=900,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return {r["model"]: r for r in records}
+    reran = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return {r["model"]: r for r in reran}
 
 
 def assert_same_metrics(committed: dict, record: dict) -> None:
@@ -91,8 +86,11 @@ def assert_same_metrics(committed: dict, record: dict) -> None:
             assert math.isclose(now, value, rel_tol=RTOL, abs_tol=ATOL), (name, value, now)
 
 
-def committed_record_tests(part: list[dict]):
-    """A test module's ``reruns`` fixture and its parametrized test for the records ``part``."""
+def committed_record_tests(half: int):
+    """A test module's ``reruns`` fixture and its parametrized test for half ``half`` (0 or 1)
+    of the families, taken alternately, so that pytest-xdist's ``--dist loadfile`` re-runs the
+    two halves on two workers at once (one process re-running every family took 222 s)."""
+    part = RECORDS[half::2]
 
     @pytest.fixture(scope="module")
     def reruns(tmp_path_factory) -> dict[str, dict]:

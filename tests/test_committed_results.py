@@ -8,10 +8,6 @@ committed results never silently drift from the code.
 
 from tests.committed_reruns import RECORDS, committed_record_tests
 
-# Every other family a file, so that pytest-xdist's ``--dist loadfile`` re-runs the two
-# halves on two workers at once (one process re-running every family took 222 s alone).
-PART = RECORDS[0::2]
-
 
 def test_every_family_has_a_committed_record():
     assert {r["model"] for r in RECORDS} >= {
@@ -19,4 +15,4 @@ def test_every_family_has_a_committed_record():
     }  # fmt: skip
 
 
-reruns, test_a_committed_record_reruns_to_the_same_metrics = committed_record_tests(PART)
+reruns, test_a_committed_record_reruns_to_the_same_metrics = committed_record_tests(0)
