@@ -40,7 +40,9 @@ RECORDS = _one_per_family()
 # devices of a process, so the test process's four devices would round differently from the
 # committed runs' one (and a GAN amplifies the difference over 2,000 steps).
 RERUN = """
-import json, sys
+import json, os, sys
+if hasattr(os, "sched_setaffinity"):  # before jax sizes its thread pool
+    os.sched_setaffinity(0, json.loads(sys.argv[2]))
 from genbench.rebuild import spec_of
 from genbench.runner import run
 for committed in json.load(open(sys.argv[1])):
@@ -50,9 +52,30 @@ for committed in json.load(open(sys.argv[1])):
 """
 
 
+def committed_cpus(records: list[dict]) -> int:
+    """How many CPUs the committed runs' process could use. Records older than the
+    ``cpu_affinity`` field ran unpinned, on all of the machine's ``cpu_count``."""
+    (cpus,) = {r["env"].get("cpu_affinity") or r["env"]["cpu_count"] for r in records}
+    return cpus
+
+
 def rerun(records: list[dict], tmp_path_factory) -> dict[str, dict]:
-    """model -> the record of re-running its committed record at this revision."""
+    """model -> the record of re-running its committed record at this revision, in a
+    process pinned to as many CPUs as the committed runs had: XLA:CPU sizes its thread pool
+    from them, and a matrix product split over another number of threads rounds otherwise
+    (a GAN's high-quality fraction moved from 0.820 to 0.840 on one CPU instead of two).
+    Skips where this process may use fewer CPUs than that."""
     (count,) = {r["env"]["device_count"] for r in records}
+    cpus = committed_cpus(records)
+    if hasattr(os, "sched_getaffinity"):
+        usable = sorted(os.sched_getaffinity(0))
+    else:  # no affinity masks (macOS, Windows): the process may use every CPU
+        usable = list(range(os.cpu_count() or 1))
+    if len(usable) < cpus:
+        pytest.skip(
+            f"the committed records ran on {cpus} CPUs and this process may use {len(usable)}:"
+            " their float rounding follows XLA's thread pool"
+        )
     path = tmp_path_factory.mktemp("committed") / "records.json"
     path.write_text(json.dumps(records))
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
@@ -63,7 +86,7 @@ def rerun(records: list[dict], tmp_path_factory) -> dict[str, dict]:
     # flags, as the committed runs trained theirs, not one a test worker trained first.
     env["GENBENCH_CACHE"] = str(tmp_path_factory.mktemp("committed-cache"))
     done = subprocess.run(
-        [sys.executable, "-c", RERUN, str(path)],
+        [sys.executable, "-c", RERUN, str(path), json.dumps(usable[:cpus])],
         env=env,
         capture_output=True,
         text=True,
