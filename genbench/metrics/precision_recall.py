@@ -17,10 +17,17 @@ The neighbour searches are scikit-learn's ``NearestNeighbors`` (exact).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
 
 NEIGHBOURS = 3  # k of the paper
 _CHUNK = 1024  # queries per radius search, bounding memory at _CHUNK * N neighbours
+
+
+def _nearest_neighbors(**options):
+    """scikit-learn's exact ``NearestNeighbors``, imported at first use: importing scikit-learn
+    takes about a second, which every ``genbench`` process would pay at start."""
+    from sklearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(**options)
 
 
 def knn_radii(features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
@@ -40,7 +47,7 @@ def knn_radii(features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
     if len(features) <= k:
         raise ValueError(f"k-NN manifold needs more than k={k} points, got {len(features)}")
     # k + 1 neighbours: the point itself is the 0-th, at distance 0.
-    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
+    distances, _ = _nearest_neighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
     return distances[:, k]
 
 
@@ -59,7 +66,7 @@ def manifold_coverage(queries: np.ndarray, support: np.ndarray, k: int = NEIGHBO
     support = np.asarray(support, np.float64)
     radii = knn_radii(support, k)
     # Only support points within the largest radius can hold a query in their ball.
-    index = NearestNeighbors(radius=float(radii.max())).fit(support)
+    index = _nearest_neighbors(radius=float(radii.max())).fit(support)
     inside = 0
     for start in range(0, len(queries), _CHUNK):
         distances, neighbours = index.radius_neighbors(queries[start : start + _CHUNK])
