@@ -1,4 +1,4 @@
-"""Committed numbers stay true (every other family): each family's committed smoke record,
+"""Committed numbers stay true (the records on the digits): each family's committed smoke record,
 re-run at this revision with its own config and seed, gives the same metrics.
 
 A change that moves a number (a new default, a fixed bug) fails here until

@@ -1,4 +1,4 @@
-"""Committed numbers stay true (the other families); see test_committed_results.py."""
+"""Committed numbers stay true (the families not on the digits); see test_committed_results.py."""
 
 from tests.committed_reruns import committed_record_tests
 
